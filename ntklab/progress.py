@@ -1,0 +1,37 @@
+"""Progress bars for long loops (tqdm), silent where nobody watches.
+
+``NTKLAB_PROGRESS=0`` turns every bar off, ``NTKLAB_PROGRESS=1`` forces them on; otherwise a
+bar is shown only when standard error is a terminal (so tests, CI logs and the built book stay
+clean).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TypeVar
+
+from tqdm import tqdm
+
+__all__ = ["progress", "progress_enabled"]
+
+T = TypeVar("T")
+
+
+def progress_enabled(enabled: bool | None = None) -> bool | None:
+    """Resolve the ``progress=`` argument of ntklab functions into tqdm's ``disable`` logic."""
+    if enabled is not None:
+        return bool(enabled)
+    env = os.environ.get("NTKLAB_PROGRESS", "").strip()
+    if env in {"0", "false", "False"}:
+        return False
+    if env in {"1", "true", "True"}:
+        return True
+    return None  # tqdm decides: on for a terminal, off otherwise
+
+
+def progress(iterable: Iterable[T], *, enabled: bool | None = None, **kwargs) -> Iterable[T]:
+    """Wrap ``iterable`` in a tqdm bar according to :func:`progress_enabled`."""
+    state = progress_enabled(enabled)
+    disable = None if state is None else not state
+    return tqdm(iterable, disable=disable, dynamic_ncols=True, leave=False, **kwargs)

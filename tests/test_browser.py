@@ -1,0 +1,95 @@
+"""The built book in a real browser, offline.
+
+Serves ``_build/html`` on 127.0.0.1, opens every page in headless Chromium with every other host
+unresolvable, and fails if a request leaves loopback, a resource fails to load, MathJax reports
+an error or leaves math untypeset, an image is broken, or a page throws a JavaScript error.
+
+Under CI (``CI=true``) the test must run: Chromium is installed from Debian if missing.
+Elsewhere it skips (saying why) when Chromium or the built book is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.browser import PAGE_REPORT_JS, chromium, find_chromium, serve
+
+pytestmark = pytest.mark.browser
+
+HTML = Path(__file__).resolve().parents[1] / "_build" / "html"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _ensure_chromium() -> str:
+    exe = find_chromium()
+    if exe is None and IN_CI and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        exe = find_chromium()
+    if exe is None:
+        if IN_CI:
+            pytest.fail("Chromium is required under CI and could not be installed")
+        pytest.skip("Chromium not found (apt-get install chromium); the browser test needs it")
+    return exe
+
+
+def _pages() -> list[str]:
+    if not (HTML / "index.html").exists():
+        return []
+    skip = {"_static", "_sources", "_images", "_sphinx_design_static", "_panels_static"}
+    return sorted(
+        str(p.relative_to(HTML))
+        for p in HTML.rglob("*.html")
+        if not (set(p.relative_to(HTML).parts) & skip)
+    )
+
+
+@pytest.fixture(scope="module")
+def browser_page():
+    if not (HTML / "index.html").exists():
+        if IN_CI:
+            pytest.fail(f"{HTML} has no built book: run `make book` first")
+        pytest.skip(f"{HTML} has no built book: run `make book` first")
+    exe = _ensure_chromium()
+    with serve(HTML) as base, chromium(exe) as page:
+        yield base, page
+
+
+def test_the_book_has_pages():
+    if not (HTML / "index.html").exists():
+        pytest.skip("no built book")
+    pages = _pages()
+    assert "index.html" in pages, pages
+    assert "book/notation.html" in pages, pages
+
+
+@pytest.mark.parametrize("rel", _pages() or ["index.html"])
+def test_page_loads_offline_with_typeset_math(browser_page, rel):
+    base, page = browser_page
+    page.navigate(f"{base}/{rel}")
+    report = page.evaluate(PAGE_REPORT_JS, await_promise=True)
+
+    outside = [
+        u
+        for u in page.requests
+        if urlparse(u).scheme not in {"data", "blob", "about"}
+        and urlparse(u).hostname not in {"127.0.0.1", "localhost"}
+    ]
+    assert not outside, f"{rel} requests resources outside loopback: {outside[:5]}"
+    assert not page.failures, f"{rel}: failed loads {page.failures[:5]}"
+    assert not report["errors"], f"{rel}: MathJax errors {report['errors'][:5]}"
+    assert not report["untypeset"], f"{rel}: untypeset math {report['untypeset'][:5]}"
+    if report["nmath"]:
+        assert report["mathjax"], f"{rel} has math but MathJax did not load"
+    assert not report["broken"], f"{rel}: broken images {report['broken']}"
+    assert not page.console_errors, f"{rel}: JavaScript errors {page.console_errors[:3]}"
