@@ -12,6 +12,8 @@ NOTEBOOK_DIR := notebooks
 JB_FLAGS     ?= -W -n --keep-going
 PYTEST_FLAGS ?=
 export MPLBACKEND := Agg
+# NO_SETUP=1 skips the environment check (e.g. in a git worktree that borrows another .venv)
+SETUP        := $(if $(NO_SETUP),,$(STAMP))
 
 .PHONY: all book test unit nbval browser notebooks page lint bench clean env
 
@@ -29,48 +31,48 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	MPLBACKEND=Agg $(BIN)/python -c 'import matplotlib.pyplot'
 	touch $(STAMP)
 
-book: $(STAMP)
+book: $(SETUP)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "HTML: $(CURDIR)/_build/html/index.html"
 
 # Build the book with only one chapter in the table of contents (fast check while writing):
 #   make page PAGE=book/ch01_linearization.md
-page: $(STAMP)
+page: $(SETUP)
 	@test -n "$(PAGE)" || (echo "usage: make page PAGE=book/<chapter>.md" && exit 2)
 	mkdir -p _build/toc
 	printf 'format: jb-book\nroot: book/intro\nparts:\n  - caption: Chapters\n    numbered: true\n    chapters:\n      - file: %s\n  - caption: Reference\n    chapters:\n      - file: book/notation\n      - file: book/bibliography\n' "$(basename $(PAGE))" > _build/toc/$(notdir $(basename $(PAGE))).yml
 	$(BIN)/jupyter-book build . $(JB_FLAGS) --toc _build/toc/$(notdir $(basename $(PAGE))).yml --path-output _build/page-$(notdir $(basename $(PAGE)))
 	@echo "HTML: $(CURDIR)/_build/page-$(notdir $(basename $(PAGE)))/_build/html/index.html"
 
-notebooks: $(STAMP)
+notebooks: $(SETUP)
 	mkdir -p $(NOTEBOOK_DIR)
 	$(BIN)/jupytext --to ipynb --update-metadata '{"kernelspec":{"name":"python3","display_name":"Python 3","language":"python"}}' --output-dir $(NOTEBOOK_DIR) $(CHAPTERS) 2>/dev/null || \
 	  for f in $(CHAPTERS); do $(BIN)/jupytext --to ipynb -o $(NOTEBOOK_DIR)/$$(basename $$f .md).ipynb $$f; done
 	@echo "Notebooks in $(CURDIR)/$(NOTEBOOK_DIR)/ (run them with $(BIN)/jupyter or any Jupyter using that kernel)"
 
-unit: $(STAMP)
+unit: $(SETUP)
 	$(BIN)/python -m pytest tests -m "not browser" $(PYTEST_FLAGS)
 
-nbval: $(STAMP)
+nbval: $(SETUP)
 	rm -rf $(NBVAL_DIR) && mkdir -p $(NBVAL_DIR)
 	for f in $(CHAPTERS); do $(BIN)/jupytext --quiet --to ipynb -o $(NBVAL_DIR)/$$(basename $$f .md).ipynb $$f || exit 1; done
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider $(NBVAL_DIR) $(PYTEST_FLAGS)
 
-browser: $(STAMP)
+browser: $(SETUP)
 	$(BIN)/python -m pytest tests -m browser $(PYTEST_FLAGS)
 
 # Everything CI checks: unit tests, every chapter as a notebook, the -W book build, the browser test.
-test: $(STAMP)
+test: $(SETUP)
 	$(MAKE) unit
 	$(MAKE) nbval
 	$(MAKE) book
 	$(MAKE) browser
 
-lint: $(STAMP)
+lint: $(SETUP)
 	$(BIN)/ruff check ntklab tests benchmarks
 	$(BIN)/ruff format --check ntklab tests benchmarks
 
-bench: $(STAMP)
+bench: $(SETUP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:

@@ -3,6 +3,7 @@
 Modules (one per concept of the course):
 
 * :mod:`ntklab.validation` - argument checks shared by every public function;
+* :mod:`ntklab.linalg` - PSD solves without inverses, cached eigendecompositions;
 * :mod:`ntklab.data` - synthetic data sets of the chapters;
 * :mod:`ntklab.analytic` - infinite-width kernels;
 * :mod:`ntklab.stats` - power-law fits and binomial intervals used by the checks;
@@ -14,7 +15,23 @@ from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("analytic", "data", "plotting", "progress", "stats", "validation")
+_SUBMODULES = (
+    "analytic",
+    "data",
+    "dynamics",
+    "empirical",
+    "lazy_relu",
+    "linalg",
+    "networks",
+    "plotting",
+    "predict",
+    "progress",
+    "regression",
+    "spherical",
+    "stats",
+    "theory",
+    "validation",
+)
 
 __all__ = ["__version__", *_SUBMODULES]
 

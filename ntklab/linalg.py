@@ -1,0 +1,110 @@
+"""Linear algebra shared by least squares, kernel regression and linearized dynamics.
+
+Two rules of the course's numerics live here, so that every chapter follows them:
+
+* never form an explicit inverse: symmetric positive (semi-)definite systems are solved by
+  Cholesky, falling back to a minimum-norm least-squares solve when the matrix is singular;
+* one eigendecomposition serves every time: :class:`SymmetricEigen` caches ``K = V diag(l) V^T``
+  and applies any spectral function ``V diag(g(l)) V^T B`` (e.g. ``exp(-t l)`` for gradient flow
+  or ``(1 - h l)^k`` for gradient descent) at the cost of two matrix products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .validation import as_tensor, check_nonnegative
+
+__all__ = ["SymmetricEigen", "psd_solve", "symmetric_part"]
+
+
+def symmetric_part(K: torch.Tensor) -> torch.Tensor:
+    """``(K + K^T) / 2``: removes the rounding asymmetry of a computed Gram matrix."""
+    return 0.5 * (K + K.transpose(-1, -2))
+
+
+def _check_square(K: Any, name: str) -> torch.Tensor:
+    K = as_tensor(K, name, ndim=2)
+    if K.shape[0] != K.shape[1]:
+        raise ValueError(f"{name} must be a square matrix, got shape {tuple(K.shape)}")
+    return K
+
+
+def psd_solve(K: Any, B: Any, *, ridge: float = 0.0) -> torch.Tensor:
+    """Solve ``(K + ridge I) X = B`` for a symmetric positive semi-definite ``K``.
+
+    Uses a Cholesky factorization when it succeeds; if ``K + ridge I`` is singular (or not
+    numerically positive definite) the minimum-norm least-squares solution is returned instead
+    (``torch.linalg.lstsq`` with the ``gelsd`` driver on the CPU), which is a minimizer of
+    ``||(K + ridge I) X - B||`` for any ``K``.
+
+    Shapes: ``K`` is ``(m, m)``, ``B`` is ``(m,)`` or ``(m, k)``; the result has ``B``'s shape.
+    """
+    K = _check_square(K, "K")
+    B = as_tensor(B, "B", ndim=(1, 2)).to(dtype=K.dtype, device=K.device)
+    if B.shape[0] != K.shape[0]:
+        raise ValueError(f"B must have {K.shape[0]} rows to match K, got shape {tuple(B.shape)}")
+    ridge = check_nonnegative(ridge, "ridge")
+    A = symmetric_part(K)
+    if ridge:
+        A = A + ridge * torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
+    rhs = B.unsqueeze(-1) if B.dim() == 1 else B
+    L, info = torch.linalg.cholesky_ex(A)
+    if int(info) == 0:
+        X = torch.cholesky_solve(rhs, L)
+        # Cholesky can "succeed" on a numerically singular matrix; accept only a small residual
+        residual = (A @ X - rhs).norm() / rhs.norm().clamp_min(torch.finfo(A.dtype).tiny)
+        if (
+            bool(torch.isfinite(X).all())
+            and float(residual) < 1e3 * torch.finfo(A.dtype).eps ** 0.5
+        ):
+            return X.squeeze(-1) if B.dim() == 1 else X
+    driver = "gelsd" if A.device.type == "cpu" else None
+    X = torch.linalg.lstsq(A, rhs, driver=driver).solution
+    return X.squeeze(-1) if B.dim() == 1 else X
+
+
+class SymmetricEigen:
+    """Cached eigendecomposition ``K = V diag(eigenvalues) V^T`` of a symmetric matrix.
+
+    Parameters
+    ----------
+    K : (m, m) tensor
+        Symmetric matrix (a kernel Gram matrix); its symmetric part is used.
+
+    Attributes
+    ----------
+    eigenvalues : (m,) tensor, ascending
+    eigenvectors : (m, m) tensor, orthonormal columns
+    """
+
+    def __init__(self, K: Any):
+        K = _check_square(K, "K")
+        self.eigenvalues, self.eigenvectors = torch.linalg.eigh(symmetric_part(K))
+
+    @property
+    def size(self) -> int:
+        return self.eigenvalues.shape[0]
+
+    def apply(self, fn: Callable[[torch.Tensor], torch.Tensor], B: Any) -> torch.Tensor:
+        """Return ``V diag(fn(eigenvalues)) V^T B`` for ``B`` of shape ``(m,)`` or ``(m, k)``.
+
+        ``fn`` maps the eigenvalue vector to a vector of the same length, e.g.
+        ``lambda l: torch.exp(-t * l)``.
+        """
+        V = self.eigenvectors
+        B = as_tensor(B, "B", ndim=(1, 2)).to(dtype=V.dtype, device=V.device)
+        if B.shape[0] != self.size:
+            raise ValueError(f"B must have {self.size} rows, got shape {tuple(B.shape)}")
+        g = fn(self.eigenvalues)
+        coeff = V.T @ B
+        scaled = g * coeff if B.dim() == 1 else g.unsqueeze(-1) * coeff
+        return V @ scaled
+
+    def matrix(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """The matrix ``V diag(fn(eigenvalues)) V^T`` itself, shape ``(m, m)``."""
+        V = self.eigenvectors
+        return (V * fn(self.eigenvalues)) @ V.T

@@ -1,0 +1,1 @@
+"""The network families of the course, as ``torch.nn.Module``s with their initializations."""
