@@ -46,9 +46,8 @@ page: $(SETUP)
 
 notebooks: $(SETUP)
 	mkdir -p $(NOTEBOOK_DIR)
-	$(BIN)/jupytext --to ipynb --update-metadata '{"kernelspec":{"name":"python3","display_name":"Python 3","language":"python"}}' --output-dir $(NOTEBOOK_DIR) $(CHAPTERS) 2>/dev/null || \
-	  for f in $(CHAPTERS); do $(BIN)/jupytext --to ipynb -o $(NOTEBOOK_DIR)/$$(basename $$f .md).ipynb $$f; done
-	@echo "Notebooks in $(CURDIR)/$(NOTEBOOK_DIR)/ (run them with $(BIN)/jupyter or any Jupyter using that kernel)"
+	for f in $(CHAPTERS); do $(BIN)/jupytext --quiet --to ipynb -o $(NOTEBOOK_DIR)/$$(basename $$f .md).ipynb $$f || exit 1; done
+	@echo "Notebooks in $(CURDIR)/$(NOTEBOOK_DIR)/: open them with Jupyter using the .venv kernel"
 
 unit: $(SETUP)
 	$(BIN)/python -m pytest tests -m "not browser" $(PYTEST_FLAGS)
