@@ -60,8 +60,9 @@ nbval: $(SETUP)
 browser: $(SETUP)
 	$(BIN)/python -m pytest tests -m browser $(PYTEST_FLAGS)
 
-# Everything CI checks: unit tests, every chapter as a notebook, the -W book build, the browser test.
+# Everything CI checks: ruff, unit tests, every chapter as a notebook, the -W book build, the browser test.
 test: $(SETUP)
+	$(MAKE) lint
 	$(MAKE) unit
 	$(MAKE) nbval
 	$(MAKE) book
