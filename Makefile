@@ -11,7 +11,6 @@ NBVAL_DIR    := .nbval
 NOTEBOOK_DIR := notebooks
 JB_FLAGS     ?= -W -n --keep-going
 PYTEST_FLAGS ?=
-export MPLBACKEND := Agg
 # NO_SETUP=1 skips the environment check (e.g. in a git worktree that borrows another .venv)
 SETUP        := $(if $(NO_SETUP),,$(STAMP))
 
