@@ -58,6 +58,7 @@ __all__ = [
     "sign_changes",
     "symmetric_xavier_init",
     "theorem1_bound",
+    "width_sweep",
     "worst_case_remainder",
 ]
 
@@ -420,3 +421,71 @@ def adversarial_perturbation(
         toward = torch.where(up >= down, c > 0, c < 0)
     direction = torch.where(toward, -s, s)  # -s: towards the hyperplane
     return a * direction.unsqueeze(-1) * xhat
+
+
+# ----------------------------------------------------------------------------- experiments
+def width_sweep(
+    widths: Any,
+    *,
+    d: int,
+    alpha: float,
+    draws: int,
+    x_norm: float = 1.0,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    device: Any = None,
+    max_batch_entries: int = 2_000_000,
+) -> dict[str, np.ndarray]:
+    """Monte Carlo over ``draws`` symmetric initializations for each width in ``widths``.
+
+    A fixed input ``x = x_norm * e_1`` (every quantity depends on ``x`` only through ``||x||``,
+    the initialization being rotation invariant).  Returns arrays of shape
+    ``(len(widths), draws)``:
+
+    * ``"random"``, ``"gradient"``, ``"adversarial"``: ``|F - F_lin|`` at ``x`` after the
+      perturbation of that name (:func:`random_perturbation` on the sphere,
+      :func:`gradient_perturbation`, :func:`adversarial_perturbation` with
+      ``target="remainder"``), all with ``max_i ||u_i|| = alpha/sqrt(n)``;
+    * ``"worst"``: :func:`worst_case_remainder`;
+    * ``"flips_random"``, ``"flips_all"``: ``|S(x)|/n`` for the random perturbation and for
+      ``target="flips"``; ``"near_zero"``: ``N(x)/n``.
+
+    Draws are batched so that no tensor holds more than ``max_batch_entries`` numbers.
+    """
+    widths = [check_positive_int(int(k), "widths") for k in np.atleast_1d(np.asarray(widths))]
+    for k in widths:
+        if k % 2:
+            raise ValueError(f"widths must be even (symmetric initialization), got {k}")
+    d = check_positive_int(d, "d")
+    alpha = check_positive(alpha, "alpha")
+    draws = check_positive_int(draws, "draws")
+    x_norm = check_positive(x_norm, "x_norm")
+    max_batch_entries = check_positive_int(max_batch_entries, "max_batch_entries")
+    gen = make_generator(seed, None, device)
+    x = torch.zeros(d, dtype=dtype, device=gen.device)
+    x[0] = x_norm
+    keys = ("random", "gradient", "adversarial", "worst", "flips_random", "flips_all", "near_zero")
+    out = {k: np.empty((len(widths), draws)) for k in keys}
+    for row, n in enumerate(widths):
+        done = 0
+        while done < draws:
+            b = min(draws - done, max(1, max_batch_entries // (n * d)))
+            w0, c = symmetric_xavier_init(
+                d, n, batch=(b,), generator=gen, dtype=dtype, device=gen.device
+            )
+            sl = slice(done, done + b)
+            u = random_perturbation(w0, alpha, generator=gen)
+            out["random"][row, sl] = remainder(x, w0 + u, w0, c).abs().cpu().numpy()
+            out["flips_random"][row, sl] = (
+                sign_changes(x, w0 + u, w0).to(dtype).mean(-1).cpu().numpy()
+            )
+            u = gradient_perturbation(x, w0, c, alpha)
+            out["gradient"][row, sl] = remainder(x, w0 + u, w0, c).abs().cpu().numpy()
+            u = adversarial_perturbation(x, w0, c, alpha, target="remainder")
+            out["adversarial"][row, sl] = remainder(x, w0 + u, w0, c).abs().cpu().numpy()
+            u = adversarial_perturbation(x, w0, c, alpha, target="flips")
+            out["flips_all"][row, sl] = sign_changes(x, w0 + u, w0).to(dtype).mean(-1).cpu().numpy()
+            out["worst"][row, sl] = worst_case_remainder(x, w0, c, alpha).cpu().numpy()
+            out["near_zero"][row, sl] = near_zero_fraction(x, w0, alpha).cpu().numpy()
+            done += b
+    return out
