@@ -142,7 +142,12 @@ def _unflatten(model: torch.nn.Module, flat: torch.Tensor) -> dict[str, torch.Te
 
 def _outputs(model: torch.nn.Module, x: torch.Tensor, name: str = "X") -> torch.Tensor:
     """``model(x)`` as a vector of shape ``(N,)``; refuses models that are not scalar-output."""
-    out = model(x)
+    try:
+        out = model(x)
+    except RuntimeError as err:
+        raise ValueError(
+            f"{name} of shape {tuple(x.shape)} does not fit the model's input layer: {err}"
+        ) from err
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"model must return a tensor, got {type(out).__name__}")
     if out.dim() == 2 and out.shape[1] == 1:
@@ -587,6 +592,8 @@ class LinearDynamics:
     def gradient_descent(self, h: float, ks: Any) -> LinearizedTrajectory:
         """Closed form of GD with course step ``h`` at the iterations ``ks`` (Remark 11.24)."""
         h = check_positive(h, "h")
+        if isinstance(ks, range):
+            ks = list(ks)
         ks = as_tensor(ks, "ks", dtype=self.theta.dtype, device=self.theta.device, ndim=(0, 1))
         ks = ks.reshape(-1, 1)
         if bool((ks < 0).any()) or bool((ks != ks.round()).any()):
