@@ -138,7 +138,7 @@ def theorem_11_13_bounds(
         import warnings
 
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
-    ks = as_tensor(ks, "ks", ndim=(0, 1)).reshape(-1)
+    ks = as_tensor(list(ks) if isinstance(ks, range) else ks, "ks", ndim=(0, 1)).reshape(-1)
     if bool((ks < 0).any()):
         raise ValueError("ks must be nonnegative iteration counts")
     return radius(U, lambda_min, m, loss0), (1 - h * lambda_min) ** (2 * ks) * loss0
@@ -166,7 +166,7 @@ def theorem_11_23_rate(h: float, n: int, lambda_min_lc: float, ks: Any = 1) -> t
     h = check_positive(h, "h")
     n = check_positive_int(n, "n")
     lambda_min_lc = check_positive(lambda_min_lc, "lambda_min_lc")
-    ks = as_tensor(ks, "ks", ndim=(0, 1))
+    ks = as_tensor(list(ks) if isinstance(ks, range) else ks, "ks", ndim=(0, 1))
     return (1 - h * n * lambda_min_lc / 2) ** (2 * ks)
 
 
