@@ -61,6 +61,7 @@ __all__ = [
     "LinearizedTrajectory",
     "NaturalGradientHistory",
     "TrainingHistory",
+    "compare_with_linearization",
     "course_step",
     "flat_parameters",
     "gradient_descent",
@@ -749,3 +750,54 @@ def natural_gradient_descent(
         alpha = psd_solve(J @ J.T, r, ridge=ridge)
         w = w - eta * (J.T @ alpha)
     return NaturalGradientHistory(eta, losses, dists, net)
+
+
+@dataclass
+class Proximity:
+    """Largest deviations of the trained network from its linearization over ``k = 0..K``.
+
+    ``distance``: ``max_k ||w_k - w_0||``; ``kernel``: ``max_k ||Theta_hat(w_k) - Theta_hat(w_0)||_2``
+    over the recorded kernel steps; ``outputs``: ``max_k max_x |f(x; w_k) - f_lin(x; p_k)|`` over
+    the test inputs; plus the two histories.
+    """
+
+    distance: float
+    kernel: float
+    outputs: float
+    full: TrainingHistory
+    linear: LinearizedTrajectory
+
+
+def compare_with_linearization(
+    model: torch.nn.Module,
+    X: Any,
+    y: Any,
+    h: float,
+    steps: int,
+    x_test: Any,
+    *,
+    kernel_every: int | None = None,
+    progress: bool | None = None,
+) -> Proximity:
+    """Train ``model`` and its linearization with the same step ``h`` and measure how far apart
+    they get (Propositions 11.25 and 11.26 of Petersen & Zech).
+
+    The kernel ``Theta_hat(w_k)`` is compared with ``Theta_hat(w_0)`` every ``kernel_every``
+    steps (default: ``steps // 10``), in the spectral norm.
+    """
+    steps = check_positive_int(steps, "steps")
+    every = max(1, steps // 10) if kernel_every is None else check_positive_int(kernel_every, "kernel_every")
+    ks = sorted(set(range(0, steps + 1, every)) | {steps})
+    full = gradient_descent(
+        model, X, y, h, steps, x_test=x_test, kernel_steps=ks, patterns=None, progress=progress
+    )
+    lin = linearized_gradient_descent(model, X, y, h, steps, x_test=x_test, progress=progress)
+    K0 = full.kernels[0]
+    kern = max(float(torch.linalg.matrix_norm(full.kernels[k] - K0, 2)) for k in ks)
+    return Proximity(
+        distance=float(full.distance.max()),
+        kernel=kern,
+        outputs=float((full.test_outputs - lin.test_outputs).abs().max()),
+        full=full,
+        linear=lin,
+    )
