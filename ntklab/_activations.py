@@ -11,6 +11,7 @@ computed by hand and by autodiff agree exactly.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -95,3 +96,15 @@ def resolve_activation(
     raise TypeError(
         f"{name} must be one of {ACTIVATIONS} or a callable, got {type(activation).__name__}"
     )
+
+
+def quiet_jvp(*args, **kwargs):
+    """``torch.func.jvp`` without the DeprecationWarning torch emits when forward-mode AD loads
+    its decompositions (``torch.jit.script`` is deprecated) on first use."""
+    from torch.func import jvp
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*torch.jit.script.*", category=DeprecationWarning
+        )
+        return jvp(*args, **kwargs)

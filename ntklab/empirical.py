@@ -24,8 +24,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call, jacrev, jvp, vjp, vmap
+from torch.func import functional_call, jacrev, vjp, vmap
 
+from ._activations import quiet_jvp as jvp
 from .validation import check_choice, check_matrix, check_positive_int
 
 __all__ = ["METHODS", "ntk"]

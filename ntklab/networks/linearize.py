@@ -10,7 +10,9 @@ import copy
 
 import torch
 from torch import nn
-from torch.func import functional_call, jvp
+from torch.func import functional_call
+
+from .._activations import quiet_jvp as jvp
 
 __all__ = ["LinearizedModel", "linearize"]
 
