@@ -25,6 +25,7 @@ with itself are exactly symmetric with the exact diagonal (angle 0).
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -310,24 +311,45 @@ def _recursion(act, a1, a2, depth, w2, b2, diag, order, *, shallow=False):
 
 
 def _tiled(x1, x2, same, batch_size, compute, n_out):
-    """Run ``compute(rows, cols, diag)`` over row tiles (upper triangle only when ``same``)."""
+    """Run ``compute(rows, cols, diag)`` over row tiles (upper triangle only when ``same``).
+
+    On a CPU the tiles are small enough to stay in cache, and they are spread over
+    ``torch.get_num_threads()`` Python threads with torch's intra-op parallelism set to one
+    thread meanwhile (restored afterwards): elementwise operations on small tiles would
+    otherwise pay a thread synchronisation per operation.
+    """
     n1, n2 = x1.shape[0], x2.shape[0]
+    cpu = x1.device.type == "cpu"
     if batch_size is None:
-        entries = _TILE_ENTRIES["cpu" if x1.device.type == "cpu" else "other"]
+        entries = _TILE_ENTRIES["cpu" if cpu else "other"]
         batch_size = max(1, min(n1, entries // max(1, n2)))
     outs = [torch.empty(n1, n2, dtype=x1.dtype, device=x1.device) for _ in range(n_out)]
+    jobs = []
     for i0 in range(0, n1, batch_size):
         i1 = min(n1, i0 + batch_size)
         # with same: the diagonal block, then the block right of it, mirrored below the diagonal
         blocks = [(i0, i1, True), (i1, n2, False)] if same else [(0, n2, False)]
-        for j0, j1, diag in blocks:
-            if j1 <= j0:
-                continue
-            res = compute(x1[i0:i1], x2[j0:j1], diag)
-            for out, r in zip(outs, res, strict=True):
-                out[i0:i1, j0:j1] = r
-                if same and not diag:
-                    out[j0:j1, i0:i1] = r.T
+        jobs.extend((i0, i1, j0, j1, diag) for j0, j1, diag in blocks if j1 > j0)
+
+    def run(job):
+        i0, i1, j0, j1, diag = job
+        res = compute(x1[i0:i1], x2[j0:j1], diag)
+        for out, r in zip(outs, res, strict=True):
+            out[i0:i1, j0:j1] = r
+            if same and not diag:
+                out[j0:j1, i0:i1] = r.T
+
+    threads = torch.get_num_threads()
+    if cpu and threads > 1 and len(jobs) > 1:
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(run, jobs))
+        finally:
+            torch.set_num_threads(threads)
+    else:
+        for job in jobs:
+            run(job)
     return outs
 
 
