@@ -3,5 +3,6 @@
 from .linearize import LinearizedModel, linearize
 from .mlp import MLP
 from .shallow import ShallowLeCun, ShallowNTK
+from .train import gradient_descent
 
-__all__ = ["MLP", "LinearizedModel", "ShallowLeCun", "ShallowNTK", "linearize"]
+__all__ = ["MLP", "LinearizedModel", "ShallowLeCun", "ShallowNTK", "gradient_descent", "linearize"]
