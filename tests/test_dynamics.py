@@ -181,3 +181,24 @@ def test_bad_input():
         D.LinearDynamics(torch.eye(2), [0.0, 0.0], [1.0, 1.0]).gradient_descent(0.1, [-1])
     with pytest.raises(ValueError, match="u0"):
         D.LinearDynamics(torch.eye(2), [0.0], [1.0, 1.0])
+
+
+def test_linearized_trajectory_matches_training_the_linearize_module():
+    from ntklab.networks import ShallowLeCun, linearize
+
+    X, y = _data(m=5, d=3)
+    net = ShallowLeCun(3, 50, activation="tanh", seed=0)
+    h = _safe_step(net, X)
+    traj = D.linearized_gradient_descent(net, X, y, h, 15)
+    lin_run = D.gradient_descent(linearize(net), X, y, h, 15, check_step="off", patterns=None)
+    torch.testing.assert_close(lin_run.outputs, traj.outputs, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(lin_run.distance, traj.distance, rtol=1e-8, atol=1e-10)
+
+
+def test_structured_kernel_path_agrees_with_jacobian():
+    from ntklab.networks import ShallowLeCun
+
+    X, _ = _data(m=7, d=3)
+    net = ShallowLeCun(3, 40, activation="erf", seed=1)
+    J = _jacobian_reference(net, X)
+    torch.testing.assert_close(D.tangent_kernel(net, X), J @ J.T, rtol=1e-10, atol=1e-10)
