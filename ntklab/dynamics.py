@@ -251,7 +251,9 @@ def _pattern_recorder(model: torch.nn.Module, patterns: Any):
             lambda: None,
         )
     if patterns != "auto":
-        raise ValueError("patterns must be 'auto', None or a callable (model, X) -> pre-activations")
+        raise ValueError(
+            "patterns must be 'auto', None or a callable (model, X) -> pre-activations"
+        )
     if hasattr(model, "preactivations"):
         return (
             lambda X, _last: torch.cat(
@@ -267,9 +269,7 @@ def _pattern_recorder(model: torch.nn.Module, patterns: Any):
             store.append(inp[0].detach() > 0)
 
     handles = [
-        mod.register_forward_hook(hook)
-        for mod in model.modules()
-        if isinstance(mod, torch.nn.ReLU)
+        mod.register_forward_hook(hook) for mod in model.modules() if isinstance(mod, torch.nn.ReLU)
     ]
     if not handles:
         return None, lambda: None
@@ -421,7 +421,7 @@ def gradient_descent(
     names = [n for n, _ in _trainable(net)]
     p0 = [p.detach().clone() for p in params]
     if row_parameter is None:
-        row_parameter = next((n for n, p in zip(names, params) if p.dim() == 2), None)
+        row_parameter = next((n for n, p in zip(names, params, strict=False) if p.dim() == 2), None)
     elif row_parameter not in names:
         raise ValueError(f"row_parameter must name a trainable parameter, one of {names}")
     row_index = names.index(row_parameter) if row_parameter is not None else None
@@ -439,7 +439,11 @@ def gradient_descent(
     outs = torch.empty(n_rec, m, dtype=dtype, device=device)
     changes = torch.empty(n_rec, dtype=dtype, device=device) if pattern_fn else None
     rows = torch.empty(n_rec, dtype=dtype, device=device) if row_index is not None else None
-    tests = torch.empty(n_rec, x_test.shape[0], dtype=dtype, device=device) if x_test is not None else None
+    tests = (
+        torch.empty(n_rec, x_test.shape[0], dtype=dtype, device=device)
+        if x_test is not None
+        else None
+    )
     kernels: dict[int, torch.Tensor] = {}
     pattern0 = None
     loss0 = None
@@ -461,7 +465,8 @@ def gradient_descent(
             with torch.no_grad():
                 losses[k] = L.detach()
                 outs[k] = u.detach()
-                dists[k] = torch.sqrt(sum(((p - q) ** 2).sum() for p, q in zip(params, p0)))
+                sq = sum(((p - q) ** 2).sum() for p, q in zip(params, p0, strict=True))
+                dists[k] = torch.sqrt(sq)
                 if rows is not None:
                     rows[k] = (params[row_index] - p0[row_index]).norm(dim=1).max()
                 if pattern_fn is not None:
@@ -477,7 +482,7 @@ def gradient_descent(
                 break
             grads = torch.autograd.grad(L, params)
             with torch.no_grad():
-                for p, g in zip(params, grads):
+                for p, g in zip(params, grads, strict=False):
                     p.sub_(h_course * g)
     finally:
         cleanup()
@@ -669,9 +674,10 @@ def linearized_gradient_descent(
         if k == steps:
             break
         r = u - y_
-        if not bool(torch.isfinite(r).all()) or float(r.norm()) > 1e4 * float(
-            (dynamics.u0 - y_).norm()
-        ) + 1.0:
+        if (
+            not bool(torch.isfinite(r).all())
+            or float(r.norm()) > 1e4 * float((dynamics.u0 - y_).norm()) + 1.0
+        ):
             raise DivergenceError(
                 f"linearized gradient descent diverged at iteration {k} with step size "
                 f"h = {h:.6g}; the stability limit is 1/lambda_max = "
@@ -756,7 +762,8 @@ def natural_gradient_descent(
 class Proximity:
     """Largest deviations of the trained network from its linearization over ``k = 0..K``.
 
-    ``distance``: ``max_k ||w_k - w_0||``; ``kernel``: ``max_k ||Theta_hat(w_k) - Theta_hat(w_0)||_2``
+    ``distance``: ``max_k ||w_k - w_0||``;
+    ``kernel``: ``max_k ||Theta_hat(w_k) - Theta_hat(w_0)||_2``
     over the recorded kernel steps; ``outputs``: ``max_k max_x |f(x; w_k) - f_lin(x; p_k)|`` over
     the test inputs; plus the two histories.
     """
@@ -786,7 +793,11 @@ def compare_with_linearization(
     steps (default: ``steps // 10``), in the spectral norm.
     """
     steps = check_positive_int(steps, "steps")
-    every = max(1, steps // 10) if kernel_every is None else check_positive_int(kernel_every, "kernel_every")
+    every = (
+        max(1, steps // 10)
+        if kernel_every is None
+        else check_positive_int(kernel_every, "kernel_every")
+    )
     ks = sorted(set(range(0, steps + 1, every)) | {steps})
     full = gradient_descent(
         model, X, y, h, steps, x_test=x_test, kernel_steps=ks, patterns=None, progress=progress

@@ -132,7 +132,10 @@ def theorem_11_13_bounds(
     limit = step_size_limit(lambda_min, lambda_max)
     h = check_positive(h, "h")
     if h > limit and check != "off":
-        msg = f"step size h = {h:.6g} exceeds the limit 1/(lambda_min + lambda_max) = {limit:.6g} of (11.4.4)"
+        msg = (
+            f"step size h = {h:.6g} exceeds the limit 1/(lambda_min + lambda_max) = "
+            f"{limit:.6g} of (11.4.4)"
+        )
         if check == "error":
             raise ValueError(msg)
         import warnings
@@ -173,7 +176,8 @@ def theorem_11_23_rate(h: float, n: int, lambda_min_lc: float, ks: Any = 1) -> t
 def lambda_0(X: Any) -> float:
     """``lambda_0 = lambda_min(H^infinity)`` of Du et al. (2019) for inputs ``X`` (m, d).
 
-    ``H^infinity_ij = E_w[x_i.x_j 1{w.x_i >= 0, w.x_j >= 0}]`` from :func:`ntklab.analytic.h_infinity`.
+    ``H^infinity_ij = E_w[x_i.x_j 1{w.x_i >= 0, w.x_j >= 0}]``, from
+    :func:`ntklab.analytic.h_infinity`.
     """
     from .analytic import h_infinity
 
@@ -315,7 +319,7 @@ def estimate_gradient_lipschitz(
     ascent_steps: int = 20,
     seed: int | None = 0,
 ) -> Estimate:
-    """Estimate ``L = max_i sup_{w != v in B_r(w_0)} ||grad f(x_i; w) - grad f(x_i; v)|| / ||w - v||``.
+    """Estimate ``L = max_i sup ||grad f(x_i; w) - grad f(x_i; v)|| / ||w - v||`` over ``B_r(w_0)``.
 
     Random pairs (``w`` uniform in the ball, ``v`` at distances ``r``, ``r/10``, ``r/100`` from it,
     projected back) give the sampled value; projected gradient ascent on the ratio over both
@@ -434,12 +438,16 @@ def check_assumption_11_12(
     U0 = float(per_example_gradients(model, X).norm(dim=1).max())
     r_ball = inflate * radius(U0, lam_min, m, loss0)
     for _ in range(10):
-        U = estimate_gradient_bound(model, X, r_ball, samples=samples, ascent_steps=ascent_steps, seed=seed)
+        U = estimate_gradient_bound(
+            model, X, r_ball, samples=samples, ascent_steps=ascent_steps, seed=seed
+        )
         r = radius(U.value, lam_min, m, loss0)
         if r <= r_ball:
             break
         r_ball = inflate * r
-    L = estimate_gradient_lipschitz(model, X, r_ball, samples=samples, ascent_steps=ascent_steps, seed=seed)
+    L = estimate_gradient_lipschitz(
+        model, X, r_ball, samples=samples, ascent_steps=ascent_steps, seed=seed
+    )
     L_adm = admissible_lipschitz(U.value, lam_min, m, loss0)
     return Assumption1112(
         m=m,

@@ -39,7 +39,8 @@ def _safe_step(net, X, frac=0.5):
 def test_per_example_gradients_and_kernel_match_autograd(device):
     net, (X, _) = _net(device=device), _data(device=device)
     J = D.per_example_gradients(net, X)
-    assert J.dtype == torch.float64 and J.device.type == device.type
+    assert J.dtype == torch.float64
+    assert J.device.type == device.type
     torch.testing.assert_close(J, _jacobian_reference(net, X), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(D.tangent_kernel(net, X), J @ J.T, rtol=1e-10, atol=1e-10)
 
@@ -53,7 +54,7 @@ def test_gradient_descent_matches_manual_loop(device):
         loss = ((ref(X)[:, 0] - y) ** 2).sum()
         gs = torch.autograd.grad(loss, list(ref.parameters()))
         with torch.no_grad():
-            for p, g in zip(ref.parameters(), gs):
+            for p, g in zip(ref.parameters(), gs, strict=False):
                 p -= h * g
     torch.testing.assert_close(hist.outputs[-1], ref(X)[:, 0].detach(), rtol=1e-12, atol=1e-12)
     w_ref = torch.cat([p.detach().reshape(-1) for p in ref.parameters()])
@@ -62,7 +63,9 @@ def test_gradient_descent_matches_manual_loop(device):
     torch.testing.assert_close(D.flat_parameters(net), hist.w0)
 
 
-@pytest.mark.parametrize(("loss", "factor"), [("half_sum", 2.0), ("mean", 6.0), ("half_mean", 12.0)])
+@pytest.mark.parametrize(
+    ("loss", "factor"), [("half_sum", 2.0), ("mean", 6.0), ("half_mean", 12.0)]
+)
 def test_loss_normalizations_rescale_the_step(loss, factor):
     net, (X, y) = _net(), _data()
     h = _safe_step(net, X)
@@ -97,7 +100,10 @@ def test_remark_11_24_corrected_sum_and_gradient_flow():
     g = torch.Generator().manual_seed(3)
     A0 = torch.randn(5, 3, generator=g, dtype=torch.float64)
     theta = A0 @ A0.T  # singular (rank 3): exercises the zero-eigenvalue limits
-    u0, y = torch.randn(5, generator=g, dtype=torch.float64), torch.randn(5, generator=g, dtype=torch.float64)
+    u0, y = (
+        torch.randn(5, generator=g, dtype=torch.float64),
+        torch.randn(5, generator=g, dtype=torch.float64),
+    )
     h, k = 0.3 / torch.linalg.eigvalsh(theta)[-1].item(), 7
     A = 2 * h * theta
     B = torch.eye(5, dtype=torch.float64) - A
@@ -105,7 +111,9 @@ def test_remark_11_24_corrected_sum_and_gradient_flow():
         torch.linalg.matrix_power(B, j) @ A @ y for j in range(k)
     )
     dyn = D.LinearDynamics(theta, u0, y)
-    torch.testing.assert_close(dyn.gradient_descent(h, k).outputs[0], literal, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        dyn.gradient_descent(h, k).outputs[0], literal, rtol=1e-12, atol=1e-12
+    )
     t = 0.8
     flow = torch.linalg.matrix_exp(-2 * t * theta) @ (u0 - y) + y
     torch.testing.assert_close(dyn.gradient_flow(t).outputs[0], flow, rtol=1e-10, atol=1e-10)
@@ -133,7 +141,8 @@ def test_patterns_and_row_distance_du_network():
 def test_relu_hooks_record_patterns():
     net, (X, y) = _net(act=torch.nn.ReLU), _data()
     hist = D.gradient_descent(net, X, y, _safe_step(net, X), 5)
-    assert hist.pattern_change is not None and hist.pattern_change[0] == 0
+    assert hist.pattern_change is not None
+    assert hist.pattern_change[0] == 0
 
 
 def test_natural_gradient_rate_on_linear_model():
@@ -151,8 +160,9 @@ def test_divergence_error_names_step():
     lam = torch.linalg.eigvalsh(D.tangent_kernel(net, X))[-1].item()
     with pytest.raises(ValueError, match="step size h"):
         D.gradient_descent(net, X, y, 3.0 / lam, 5)
-    with pytest.warns(RuntimeWarning, match="stability limit"), pytest.raises(
-        D.DivergenceError, match="step size h"
+    with (
+        pytest.warns(RuntimeWarning, match="stability limit"),
+        pytest.raises(D.DivergenceError, match="step size h"),
     ):
         D.gradient_descent(net, X, y, 50.0 / lam, 200, check_step="warn")
 

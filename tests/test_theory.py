@@ -22,7 +22,10 @@ class _Smooth(torch.nn.Module):
 
 def _problem(n=400, seed=0, eps=0.002):
     g = torch.Generator().manual_seed(100 + seed)
-    X = torch.nn.functional.normalize(torch.randn(3, 3, generator=g, dtype=torch.float64), dim=1) * 2
+    X = (
+        torch.nn.functional.normalize(torch.randn(3, 3, generator=g, dtype=torch.float64), dim=1)
+        * 2
+    )
     net = _Smooth(3, n, seed)
     with torch.no_grad():
         y = net(X) + eps * torch.randn(3, generator=g, dtype=torch.float64)
@@ -35,7 +38,9 @@ def test_closed_forms():
     assert T.admissible_lipschitz(2.0, 4.0, 4, 9.0) == pytest.approx(16 / (12 * 8 * 4 * 3))
     # Theorem 11.23's step is (11.4.4) with Lemma 11.19's bounds n lmin/2 and 2 n lmax
     n, a, b = 1000, 0.3, 2.0
-    assert T.theorem_11_23_step_size(a, b, n) == pytest.approx(T.step_size_limit(n * a / 2, 2 * n * b))
+    assert T.theorem_11_23_step_size(a, b, n) == pytest.approx(
+        T.step_size_limit(n * a / 2, 2 * n * b)
+    )
     h = 0.5 * T.theorem_11_23_step_size(a, b, n)
     assert T.theorem_11_23_rate(h, n, a, 3).item() == pytest.approx((1 - h * n * a / 2) ** 6)
     H = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
@@ -54,10 +59,11 @@ def test_estimates_bound_independent_samples():
     W = T.sample_ball(w0, r, 20, generator=gen)
     for w in W:
         assert D.per_example_gradients(net, X, w).norm(dim=1).max() <= U.value
-    for w, v in zip(W[:10], W[10:]):
+    for w, v in zip(W[:10], W[10:], strict=False):
         diff = (D.per_example_gradients(net, X, w) - D.per_example_gradients(net, X, v)).norm(dim=1)
         assert diff.max() / (w - v).norm() <= L.value
-    assert U.optimized >= U.sampled and L.optimized >= L.sampled
+    assert U.optimized >= U.sampled
+    assert L.optimized >= L.sampled
     assert "lower bound" in U.direction_of_error
 
 
@@ -65,10 +71,13 @@ def test_estimates_bound_independent_samples():
 def test_theorem_11_13_guarantees_hold_where_assumption_verified(seed):
     net, X, y = _problem(n=600, seed=seed)
     A = T.check_assumption_11_12(net, X, y, samples=8, ascent_steps=5, seed=seed)
-    assert A.holds_a and A.holds_c, A
+    assert A.holds_a
+    assert A.holds_c, A
     h, K = A.step_size_limit, 60
     hist = D.gradient_descent(net, X, y, h, K)
-    r, env = T.theorem_11_13_bounds(A.lambda_min, A.lambda_max, A.U.value, A.m, A.loss0, h, range(K + 1))
+    r, env = T.theorem_11_13_bounds(
+        A.lambda_min, A.lambda_max, A.U.value, A.m, A.loss0, h, range(K + 1)
+    )
     assert bool((hist.loss <= env * (1 + 1e-9)).all())
     assert bool((hist.distance <= r).all())
     assert A.r <= A.r_checked

@@ -19,9 +19,10 @@ __all__ = ["DuNetwork"]
 
 
 class DuNetwork(torch.nn.Module):
-    """Du et al.'s two-layer ReLU net of input dimension ``d`` and width ``n`` (first layer trained).
+    """Du et al.'s two-layer ReLU net, input dimension ``d``, width ``n``; first layer trained.
 
-    ``preactivations(x)`` returns ``x W^T`` (shape (N, n)), which :func:`ntklab.dynamics.gradient_descent`
+    ``preactivations(x)`` returns ``x W^T`` (shape (N, n)), which
+    :func:`ntklab.dynamics.gradient_descent`
     uses to count activation-pattern changes.
     """
 
