@@ -207,7 +207,7 @@ def tangent_kernel(
 ) -> torch.Tensor:
     """Empirical tangent kernel ``Theta_hat(x, x') = grad f(x; w) . grad f(x'; w)``, (N1, N2).
 
-    Uses :func:`ntklab.empirical.ntk` when every parameter is trainable and ``w`` is the model's
+    Uses ``ntklab.empirical.ntk`` when every parameter is trainable and ``w`` is the model's
     own; otherwise (frozen layers, or a different ``w``) the Jacobian contraction ``J1 J2^T``
     over the trainable parameters.
     """
