@@ -1,4 +1,20 @@
 """The network families of the course, as ``torch.nn.Module``s with their initializations."""
 
-from .two_layer_relu import TwoLayerReLU as TwoLayerReLU
-from .two_layer_relu import symmetric_xavier_init as symmetric_xavier_init
+from .du import DuNetwork  # Du et al. (2019), chapter 4
+from .linearize import LinearizedModel, linearize
+from .mlp import MLP
+from .shallow import ShallowLeCun, ShallowNTK
+from .train import gradient_descent
+from .two_layer_relu import TwoLayerReLU, symmetric_xavier_init
+
+__all__ = [
+    "MLP",
+    "DuNetwork",
+    "LinearizedModel",
+    "ShallowLeCun",
+    "ShallowNTK",
+    "TwoLayerReLU",
+    "gradient_descent",
+    "linearize",
+    "symmetric_xavier_init",
+]
