@@ -1,0 +1,458 @@
+"""The quantities the convergence theorems talk about, computed for a concrete model and data.
+
+Petersen & Zech, Section 11.4 (course notation: width ``n``, ``m`` points, loss
+``L(w) = sum_i (f(x_i; w) - y_i)^2``):
+
+* Assumption 11.12 (a): eigenvalues ``lambda_min, lambda_max`` of the tangent kernel matrix at
+  ``w_0`` (11.4.1) - :func:`kernel_eigenvalues`;
+* Assumption 11.12 (b): ``U >= ||grad f(x_i; w)||`` and ``L >= Lip(grad f(x_i; .))`` on the ball
+  ``B_r(w_0)`` (11.4.2) - :func:`estimate_gradient_bound`, :func:`estimate_gradient_lipschitz`;
+* Assumption 11.12 (c): ``r = 2 sqrt(m) U sqrt(L(w_0)) / lambda_min`` and the admissible
+  ``L <= lambda_min^2 / (12 m^{3/2} U^2 sqrt(L(w_0)))`` (11.4.3) - :func:`radius`,
+  :func:`admissible_lipschitz`, and all of it at once in :func:`check_assumption_11_12`;
+* Theorem 11.13: the step-size limit ``h <= 1/(lambda_min + lambda_max)`` (11.4.4) and the
+  guarantees ``||w_k - w_0|| <= r`` (11.4.6a), ``L(w_k) <= (1 - h lambda_min)^{2k} L(w_0)``
+  (11.4.6b) - :func:`step_size_limit`, :func:`theorem_11_13_bounds`;
+* Theorem 11.23 (LeCun networks): step ``h < 2 / ((lambda_min^LC + 4 lambda_max^LC) n)`` and rate
+  ``(1 - h n lambda_min^LC / 2)^{2k}`` (the source prints ``hn/(2 lambda_min^LC)``, a typo) -
+  :func:`theorem_11_23_step_size`, :func:`theorem_11_23_rate`;
+* Du et al. / Arora et al. (slides 001): ``lambda_0 = lambda_min(H^infinity)`` and the
+  generalization measure ``sqrt(2 y^T (H^infinity)^{-1} y / m)`` - :func:`lambda_0`,
+  :func:`generalization_measure`.
+
+**Direction of error of the estimated constants.**  ``U`` and ``L`` are suprema over a ball of
+dimension ``P``; they are estimated by evaluating the quantity at random points (uniform in the
+ball and on its boundary sphere) and then improving the best points by projected gradient
+ascent.  Every value returned was *attained* at points of the ball, so the estimates are
+**lower bounds** of the true suprema: they can only err downwards.  An assumption checked with
+them is checked up to that error, which is why :func:`check_assumption_11_12` reports the margin
+by which (c) holds or fails.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.func import functional_call, grad
+
+from .dynamics import (
+    _check_model,
+    _data,
+    _outputs,
+    _unflatten,
+    flat_parameters,
+    per_example_gradients,
+    tangent_kernel,
+)
+from .linalg import psd_solve, symmetric_part
+from .validation import (
+    as_tensor,
+    check_nonnegative,
+    check_nonnegative_int,
+    check_positive,
+    check_positive_int,
+    make_generator,
+)
+
+__all__ = [
+    "Assumption1112",
+    "Estimate",
+    "admissible_lipschitz",
+    "check_assumption_11_12",
+    "estimate_gradient_bound",
+    "estimate_gradient_lipschitz",
+    "generalization_measure",
+    "kernel_eigenvalues",
+    "lambda_0",
+    "radius",
+    "sample_ball",
+    "step_size_limit",
+    "theorem_11_13_bounds",
+    "theorem_11_23_rate",
+    "theorem_11_23_step_size",
+]
+
+
+def kernel_eigenvalues(model: torch.nn.Module, X: Any) -> tuple[float, float]:
+    """``(lambda_min, lambda_max)`` of the tangent kernel matrix ``J J^T`` at the model's ``w``."""
+    ev = torch.linalg.eigvalsh(tangent_kernel(model, X))
+    return float(ev[0]), float(ev[-1])
+
+
+def step_size_limit(lambda_min: float, lambda_max: float) -> float:
+    """Theorem 11.13's step-size limit ``1 / (lambda_min + lambda_max)`` (11.4.4)."""
+    lambda_min = check_positive(lambda_min, "lambda_min")
+    lambda_max = check_positive(lambda_max, "lambda_max")
+    if lambda_max < lambda_min:
+        raise ValueError(f"lambda_max = {lambda_max} must be >= lambda_min = {lambda_min}")
+    return 1.0 / (lambda_min + lambda_max)
+
+
+def radius(U: float, lambda_min: float, m: int, loss0: float) -> float:
+    """``r = 2 sqrt(m) U sqrt(L(w_0)) / lambda_min`` of (11.4.3), also the bound (11.4.6a)."""
+    U = check_nonnegative(U, "U")
+    lambda_min = check_positive(lambda_min, "lambda_min")
+    m = check_positive_int(m, "m")
+    loss0 = check_nonnegative(loss0, "loss0")
+    return 2 * math.sqrt(m) * U * math.sqrt(loss0) / lambda_min
+
+
+def admissible_lipschitz(U: float, lambda_min: float, m: int, loss0: float) -> float:
+    """The largest ``L`` allowed by (11.4.3): ``lambda_min^2 / (12 m^{3/2} U^2 sqrt(L(w_0)))``."""
+    U = check_positive(U, "U")
+    lambda_min = check_positive(lambda_min, "lambda_min")
+    m = check_positive_int(m, "m")
+    loss0 = check_nonnegative(loss0, "loss0")
+    if loss0 == 0:
+        return math.inf
+    return lambda_min**2 / (12 * m**1.5 * U**2 * math.sqrt(loss0))
+
+
+def theorem_11_13_bounds(
+    lambda_min: float,
+    lambda_max: float,
+    U: float,
+    m: int,
+    loss0: float,
+    h: float,
+    ks: Any,
+    *,
+    check: str = "error",
+) -> tuple[float, torch.Tensor]:
+    """Theorem 11.13's guarantees for course step ``h`` at iterations ``ks``.
+
+    Returns ``(r, envelope)`` with ``r = 2 sqrt(m) U sqrt(L(w_0)) / lambda_min`` bounding
+    ``||w_k - w_0||`` (11.4.6a) and ``envelope[j] = (1 - h lambda_min)^{2 k_j} L(w_0)`` bounding
+    the loss (11.4.6b).  A step above (11.4.4) raises (``check="error"``), warns
+    (``"warn"``) or is accepted (``"off"``), stating both numbers.
+    """
+    limit = step_size_limit(lambda_min, lambda_max)
+    h = check_positive(h, "h")
+    if h > limit and check != "off":
+        msg = f"step size h = {h:.6g} exceeds the limit 1/(lambda_min + lambda_max) = {limit:.6g} of (11.4.4)"
+        if check == "error":
+            raise ValueError(msg)
+        import warnings
+
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    ks = as_tensor(list(ks) if isinstance(ks, range) else ks, "ks", ndim=(0, 1)).reshape(-1)
+    if bool((ks < 0).any()):
+        raise ValueError("ks must be nonnegative iteration counts")
+    return radius(U, lambda_min, m, loss0), (1 - h * lambda_min) ** (2 * ks) * loss0
+
+
+def theorem_11_23_step_size(lambda_min_lc: float, lambda_max_lc: float, n: int) -> float:
+    """The step of Theorem 11.23: ``2 / ((lambda_min^LC + 4 lambda_max^LC) n)``.
+
+    It is (11.4.4) for the eigenvalue bounds ``lambda_min = n lambda_min^LC / 2`` and
+    ``lambda_max = 2 n lambda_max^LC`` of Lemma 11.19; the theorem asks for a strictly smaller
+    ``h``.
+    """
+    lambda_min_lc = check_positive(lambda_min_lc, "lambda_min_lc")
+    lambda_max_lc = check_positive(lambda_max_lc, "lambda_max_lc")
+    n = check_positive_int(n, "n")
+    return 2.0 / ((lambda_min_lc + 4 * lambda_max_lc) * n)
+
+
+def theorem_11_23_rate(h: float, n: int, lambda_min_lc: float, ks: Any = 1) -> torch.Tensor:
+    """Theorem 11.23's loss factor ``(1 - h n lambda_min^LC / 2)^{2k}`` at iterations ``ks``.
+
+    This is ``(1 - h lambda_min)^{2k}`` of Theorem 11.13 with ``lambda_min = n lambda_min^LC/2``.
+    (Petersen & Zech print ``(1 - h n / (2 lambda_min^LC))^{2k}``: a typo.)
+    """
+    h = check_positive(h, "h")
+    n = check_positive_int(n, "n")
+    lambda_min_lc = check_positive(lambda_min_lc, "lambda_min_lc")
+    ks = as_tensor(list(ks) if isinstance(ks, range) else ks, "ks", ndim=(0, 1))
+    return (1 - h * n * lambda_min_lc / 2) ** (2 * ks)
+
+
+def lambda_0(X: Any) -> float:
+    """``lambda_0 = lambda_min(H^infinity)`` of Du et al. (2019) for inputs ``X`` (m, d).
+
+    ``H^infinity_ij = E_w[x_i.x_j 1{w.x_i >= 0, w.x_j >= 0}]`` from :func:`ntklab.analytic.h_infinity`.
+    """
+    from .analytic import h_infinity
+
+    return float(torch.linalg.eigvalsh(symmetric_part(h_infinity(X)))[0])
+
+
+def generalization_measure(H: Any, y: Any) -> float:
+    """Arora et al.'s (2019) measure ``sqrt(2 y^T H^{-1} y / m)`` for a kernel matrix ``H`` (m, m).
+
+    In the slides the number of points is called ``n``; here it is ``m``.  Solved with
+    :func:`ntklab.linalg.psd_solve` (no inverse).
+    """
+    H = as_tensor(H, "H", ndim=2)
+    if H.shape[0] != H.shape[1]:
+        raise ValueError(f"H must be square, got shape {tuple(H.shape)}")
+    y = as_tensor(y, "y", dtype=H.dtype, device=H.device, ndim=1)
+    if y.shape[0] != H.shape[0]:
+        raise ValueError(f"y must have {H.shape[0]} entries to match H, got {y.shape[0]}")
+    q = float(y @ psd_solve(H, y))
+    return math.sqrt(max(2 * q / H.shape[0], 0.0))
+
+
+# --------------------------------------------------------------------------------------------
+# estimating U and L over a ball
+# --------------------------------------------------------------------------------------------
+
+
+def sample_ball(
+    center: torch.Tensor, r: float, count: int, *, generator: torch.Generator, surface: bool = False
+) -> torch.Tensor:
+    """``count`` points uniform in the ball ``B_r(center)`` (or on its sphere); (count, P)."""
+    P = center.numel()
+    g = torch.randn(count, P, generator=generator, dtype=center.dtype, device=center.device)
+    g = g / g.norm(dim=1, keepdim=True)
+    if surface:
+        rad = torch.ones(count, 1, dtype=center.dtype, device=center.device)
+    else:
+        rad = torch.rand(count, 1, generator=generator, dtype=center.dtype, device=center.device)
+        rad = rad ** (1.0 / P)
+    return center + r * rad * g
+
+
+def _project(w: torch.Tensor, center: torch.Tensor, r: float) -> torch.Tensor:
+    delta = w - center
+    nrm = float(delta.norm())
+    return w if nrm <= r else center + delta * (r / nrm)
+
+
+@dataclass
+class Estimate:
+    """An estimated supremum: ``value = max(sampled, optimized)``, a lower bound of the truth.
+
+    ``sampled`` is the best value over ``samples`` random points, ``optimized`` the best after
+    projected gradient ascent from there; ``index`` the training point attaining it.
+    """
+
+    value: float
+    sampled: float
+    optimized: float
+    index: int
+    radius: float
+    samples: int
+    direction_of_error: str = "lower bound: the true supremum is at least this value"
+
+
+def _single(model):
+    def f(flat, x):
+        return functional_call(model, _unflatten(model, flat), (x.unsqueeze(0),)).reshape(())
+
+    return f
+
+
+def estimate_gradient_bound(
+    model: torch.nn.Module,
+    X: Any,
+    r: float,
+    *,
+    samples: int = 32,
+    ascent_steps: int = 20,
+    seed: int | None = 0,
+) -> Estimate:
+    """Estimate ``U = max_i sup_{w in B_r(w_0)} ||grad_w f(x_i; w)||`` (11.4.2), a lower bound.
+
+    ``w_0`` are the model's current trainable parameters.  Samples half inside the ball, half on
+    its boundary sphere, then ``ascent_steps`` of projected normalized gradient ascent on
+    ``||grad f(x_i; w)||^2`` from the best sample (step ``r/4`` halving on failure).
+    """
+    model = _check_model(model)
+    X = _data(model, X)
+    r = check_nonnegative(r, "r")
+    samples = check_positive_int(samples, "samples")
+    ascent_steps = check_nonnegative_int(ascent_steps, "ascent_steps")
+    w0 = flat_parameters(model)
+    gen = make_generator(seed, None, w0.device)
+    pts = [w0.unsqueeze(0)]
+    if r > 0:
+        pts += [
+            sample_ball(w0, r, (samples + 1) // 2, generator=gen),
+            sample_ball(w0, r, samples // 2, generator=gen, surface=True),
+        ]
+    pts = torch.cat(pts)
+    best, best_w, best_i = -1.0, w0, 0
+    for w in pts:
+        norms = per_example_gradients(model, X, w).norm(dim=1)
+        i = int(norms.argmax())
+        if float(norms[i]) > best:
+            best, best_w, best_i = float(norms[i]), w, i
+    sampled = best
+    if r > 0 and ascent_steps:
+        f = _single(model)
+        x = X[best_i]
+
+        def sqnorm(flat):
+            g = grad(f)(flat, x)
+            return (g * g).sum()
+
+        step = r / 4
+        w = best_w.clone()
+        for _ in range(ascent_steps):
+            gvec = grad(sqnorm)(w)
+            gn = float(gvec.norm())
+            if gn == 0 or not math.isfinite(gn):
+                break
+            cand = _project(w + step * gvec / gn, w0, r)
+            val = math.sqrt(float(sqnorm(cand)))
+            if val > best:
+                best, w = val, cand
+            else:
+                step /= 2
+    return Estimate(best, sampled, best, best_i, r, int(pts.shape[0]))
+
+
+def estimate_gradient_lipschitz(
+    model: torch.nn.Module,
+    X: Any,
+    r: float,
+    *,
+    samples: int = 32,
+    ascent_steps: int = 20,
+    seed: int | None = 0,
+) -> Estimate:
+    """Estimate ``L = max_i sup_{w != v in B_r(w_0)} ||grad f(x_i; w) - grad f(x_i; v)|| / ||w - v||``.
+
+    Random pairs (``w`` uniform in the ball, ``v`` at distances ``r``, ``r/10``, ``r/100`` from it,
+    projected back) give the sampled value; projected gradient ascent on the ratio over both
+    points from the best pair gives the optimized one.  Both are lower bounds of ``L``.
+    For ReLU networks the gradient jumps where a unit switches, so the true ``L`` is infinite
+    and the estimate grows as the pairs get closer to a switch: use a smooth activation for
+    Assumption 11.12 (b).
+    """
+    model = _check_model(model)
+    X = _data(model, X)
+    r = check_positive(r, "r")
+    samples = check_positive_int(samples, "samples")
+    ascent_steps = check_nonnegative_int(ascent_steps, "ascent_steps")
+    w0 = flat_parameters(model)
+    gen = make_generator(seed, None, w0.device)
+    W = sample_ball(w0, r, samples, generator=gen)
+    best, best_pair, best_i = -1.0, None, 0
+    scales = (1.0, 0.1, 0.01)
+    for j, w in enumerate(W):
+        dirs = sample_ball(torch.zeros_like(w0), 1.0, 1, generator=gen, surface=True)[0]
+        v = _project(w + scales[j % 3] * r * dirs, w0, r)
+        dist = float((w - v).norm())
+        if dist == 0:
+            continue
+        diff = (per_example_gradients(model, X, w) - per_example_gradients(model, X, v)).norm(dim=1)
+        i = int(diff.argmax())
+        val = float(diff[i]) / dist
+        if val > best:
+            best, best_pair, best_i = val, (w, v), i
+    sampled = best
+    if ascent_steps and best_pair is not None:
+        f = _single(model)
+        x = X[best_i]
+
+        def ratio(pair):
+            w, v = pair[0], pair[1]
+            dg = grad(f)(w, x) - grad(f)(v, x)
+            return (dg * dg).sum() / ((w - v) ** 2).sum()
+
+        pair = torch.stack(best_pair)
+        step = r / 4
+        for _ in range(ascent_steps):
+            gvec = grad(ratio)(pair)
+            gn = float(gvec.norm())
+            if gn == 0 or not math.isfinite(gn):
+                break
+            cand = pair + step * gvec / gn
+            cand = torch.stack([_project(cand[0], w0, r), _project(cand[1], w0, r)])
+            if float((cand[0] - cand[1]).norm()) == 0:
+                step /= 2
+                continue
+            val = math.sqrt(float(ratio(cand)))
+            if math.isfinite(val) and val > best:
+                best, pair = val, cand
+            else:
+                step /= 2
+    return Estimate(best, sampled, best, best_i, r, int(W.shape[0]))
+
+
+@dataclass
+class Assumption1112:
+    """Assumption 11.12 evaluated for a model, data and ``w_0``.
+
+    ``lambda_min, lambda_max`` (a); ``U``, ``L`` estimated on ``B_r_checked(w_0)`` (b);
+    ``r`` and ``L_admissible`` of (11.4.3) and ``holds_c = L <= L_admissible`` (c), with
+    ``margin = L_admissible / L`` (> 1 means (c) holds).  ``r_checked >= r`` is the radius on
+    which (b) was estimated, so (b) holds on ``B_r`` too.  Since ``U`` and ``L`` are lower
+    bounds of the true constants, ``holds_c`` is itself an estimate.
+    """
+
+    m: int
+    loss0: float
+    lambda_min: float
+    lambda_max: float
+    U: Estimate
+    L: Estimate
+    r: float
+    r_checked: float
+    L_admissible: float
+    holds_a: bool
+    holds_c: bool
+    margin: float
+    step_size_limit: float
+
+
+def check_assumption_11_12(
+    model: torch.nn.Module,
+    X: Any,
+    y: Any,
+    *,
+    samples: int = 32,
+    ascent_steps: int = 20,
+    inflate: float = 1.25,
+    seed: int | None = 0,
+) -> Assumption1112:
+    """Evaluate Assumption 11.12 at the model's current parameters ``w_0``.
+
+    ``r`` depends on ``U`` and ``U`` on the ball: starting from ``U_0 = max_i ||grad f(x_i;
+    w_0)||`` the radius is inflated by ``inflate`` and ``U`` re-estimated on the larger ball
+    until the ``r`` it implies fits inside the ball used (at most 10 rounds).
+    """
+    model = _check_model(model)
+    X, y = _data(model, X, y)
+    inflate = check_positive(inflate, "inflate")
+    if inflate <= 1:
+        raise ValueError(f"inflate must be > 1, got {inflate}")
+    m = X.shape[0]
+    with torch.no_grad():
+        loss0 = float(((_outputs(model, X) - y) ** 2).sum())
+    lam_min, lam_max = kernel_eigenvalues(model, X)
+    holds_a = lam_min > 0
+    if not holds_a:
+        raise ValueError(
+            f"Assumption 11.12 (a) fails: lambda_min of the tangent kernel is {lam_min:.3g} <= 0"
+        )
+    U0 = float(per_example_gradients(model, X).norm(dim=1).max())
+    r_ball = inflate * radius(U0, lam_min, m, loss0)
+    for _ in range(10):
+        U = estimate_gradient_bound(model, X, r_ball, samples=samples, ascent_steps=ascent_steps, seed=seed)
+        r = radius(U.value, lam_min, m, loss0)
+        if r <= r_ball:
+            break
+        r_ball = inflate * r
+    L = estimate_gradient_lipschitz(model, X, r_ball, samples=samples, ascent_steps=ascent_steps, seed=seed)
+    L_adm = admissible_lipschitz(U.value, lam_min, m, loss0)
+    return Assumption1112(
+        m=m,
+        loss0=loss0,
+        lambda_min=lam_min,
+        lambda_max=lam_max,
+        U=U,
+        L=L,
+        r=r,
+        r_checked=r_ball,
+        L_admissible=L_adm,
+        holds_a=holds_a,
+        holds_c=L.value <= L_adm,
+        margin=L_adm / L.value if L.value > 0 else math.inf,
+        step_size_limit=step_size_limit(lam_min, lam_max),
+    )

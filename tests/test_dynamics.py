@@ -1,0 +1,183 @@
+import math
+
+import pytest
+import torch
+
+from ntklab import dynamics as D
+from ntklab.networks import DuNetwork
+
+
+def _net(d=3, n=64, seed=0, act=torch.nn.Tanh, device="cpu"):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(d, n), act(), torch.nn.Linear(n, 1)).to(
+        dtype=torch.float64, device=device
+    )
+
+
+def _data(m=6, d=3, seed=1, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(m, d, generator=g, dtype=torch.float64)
+    return X.to(device), torch.randn(m, generator=g, dtype=torch.float64).to(device)
+
+
+def _jacobian_reference(net, X):
+    """Independent Jacobian: one autograd backward per example."""
+    rows = []
+    for x in X:
+        net.zero_grad()
+        out = net(x.unsqueeze(0)).sum()
+        gs = torch.autograd.grad(out, [p for p in net.parameters()])
+        rows.append(torch.cat([g.reshape(-1) for g in gs]))
+    return torch.stack(rows)
+
+
+def _safe_step(net, X, frac=0.5):
+    lam = torch.linalg.eigvalsh(D.tangent_kernel(net, X))
+    return frac / (lam[0] + lam[-1]).item()
+
+
+def test_per_example_gradients_and_kernel_match_autograd(device):
+    net, (X, _) = _net(device=device), _data(device=device)
+    J = D.per_example_gradients(net, X)
+    assert J.dtype == torch.float64 and J.device.type == device.type
+    torch.testing.assert_close(J, _jacobian_reference(net, X), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(D.tangent_kernel(net, X), J @ J.T, rtol=1e-10, atol=1e-10)
+
+
+def test_gradient_descent_matches_manual_loop(device):
+    net, (X, y) = _net(device=device), _data(device=device)
+    h = _safe_step(net, X)
+    hist = D.gradient_descent(net, X, y, h, 20)
+    ref = _net(device=device)  # same seed, same init
+    for _ in range(20):
+        loss = ((ref(X)[:, 0] - y) ** 2).sum()
+        gs = torch.autograd.grad(loss, list(ref.parameters()))
+        with torch.no_grad():
+            for p, g in zip(ref.parameters(), gs):
+                p -= h * g
+    torch.testing.assert_close(hist.outputs[-1], ref(X)[:, 0].detach(), rtol=1e-12, atol=1e-12)
+    w_ref = torch.cat([p.detach().reshape(-1) for p in ref.parameters()])
+    assert math.isclose(hist.distance[-1].item(), (w_ref - hist.w0).norm().item(), rel_tol=1e-10)
+    # the caller's model is untouched
+    torch.testing.assert_close(D.flat_parameters(net), hist.w0)
+
+
+@pytest.mark.parametrize(("loss", "factor"), [("half_sum", 2.0), ("mean", 6.0), ("half_mean", 12.0)])
+def test_loss_normalizations_rescale_the_step(loss, factor):
+    net, (X, y) = _net(), _data()
+    h = _safe_step(net, X)
+    a = D.gradient_descent(net, X, y, h, 10)
+    b = D.gradient_descent(net, X, y, factor * h, 10, loss=loss)
+    assert b.h == pytest.approx(h)
+    torch.testing.assert_close(a.outputs, b.outputs, rtol=1e-12, atol=1e-12)
+
+
+def test_linearized_iteration_equals_parameter_space_gd_and_closed_form():
+    net, (X, y) = _net(), _data()
+    Xt = _data(m=4, seed=5)[0]
+    h, K = _safe_step(net, X), 30
+    traj = D.linearized_gradient_descent(net, X, y, h, K, x_test=Xt)
+    # reference: GD on p for f_lin(x; p) = f(x; w0) + J(x) (p - w0), explicit Jacobians
+    J, Jt = _jacobian_reference(net, X), _jacobian_reference(net, Xt)
+    with torch.no_grad():
+        u0, f0t = net(X)[:, 0], net(Xt)[:, 0]
+    dp = torch.zeros(J.shape[1], dtype=torch.float64)
+    for k in range(K + 1):
+        torch.testing.assert_close(traj.outputs[k], u0 + J @ dp, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(traj.test_outputs[k], f0t + Jt @ dp, rtol=1e-10, atol=1e-10)
+        assert traj.distance[k].item() == pytest.approx(dp.norm().item(), rel=1e-8, abs=1e-12)
+        dp = dp - h * 2 * J.T @ (u0 + J @ dp - y)
+    closed = D.LinearDynamics.from_model(net, X, y, x_test=Xt).gradient_descent(h, range(K + 1))
+    torch.testing.assert_close(closed.outputs, traj.outputs, rtol=1e-11, atol=1e-11)
+    torch.testing.assert_close(closed.test_outputs, traj.test_outputs, rtol=1e-11, atol=1e-11)
+    torch.testing.assert_close(closed.distance, traj.distance, rtol=1e-9, atol=1e-11)
+
+
+def test_remark_11_24_corrected_sum_and_gradient_flow():
+    g = torch.Generator().manual_seed(3)
+    A0 = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    theta = A0 @ A0.T  # singular (rank 3): exercises the zero-eigenvalue limits
+    u0, y = torch.randn(5, generator=g, dtype=torch.float64), torch.randn(5, generator=g, dtype=torch.float64)
+    h, k = 0.3 / torch.linalg.eigvalsh(theta)[-1].item(), 7
+    A = 2 * h * theta
+    B = torch.eye(5, dtype=torch.float64) - A
+    literal = torch.linalg.matrix_power(B, k) @ u0 + sum(
+        torch.linalg.matrix_power(B, j) @ A @ y for j in range(k)
+    )
+    dyn = D.LinearDynamics(theta, u0, y)
+    torch.testing.assert_close(dyn.gradient_descent(h, k).outputs[0], literal, rtol=1e-12, atol=1e-12)
+    t = 0.8
+    flow = torch.linalg.matrix_exp(-2 * t * theta) @ (u0 - y) + y
+    torch.testing.assert_close(dyn.gradient_flow(t).outputs[0], flow, rtol=1e-10, atol=1e-10)
+    # alpha(t) solves d alpha/dt = -2 (u - y): check by a finite difference
+    e = 1e-6
+    da = (dyn.gradient_flow(t + e).alpha[0] - dyn.gradient_flow(t - e).alpha[0]) / (2 * e)
+    torch.testing.assert_close(da, -2 * (flow - y), rtol=1e-6, atol=1e-6)
+
+
+def test_patterns_and_row_distance_du_network():
+    X = torch.nn.functional.normalize(_data(m=10, d=5)[0], dim=1)
+    y = _data(m=10, d=5, seed=2)[1]
+    net = DuNetwork(5, 200, seed=0)
+    hist = D.gradient_descent(net, X, y, 0.2, 30, check_step="off")
+    W0 = hist.w0.view(200, 5)
+    W = hist.model.W.detach()
+    changed = ((X @ W.T > 0) != (X @ W0.T > 0)).double().mean()
+    assert hist.pattern_change[-1].item() == pytest.approx(changed.item())
+    assert hist.max_row_distance[-1].item() == pytest.approx((W - W0).norm(dim=1).max().item())
+    assert hist.pattern_change[0].item() == 0.0
+    # the output signs a are a buffer, not trained
+    torch.testing.assert_close(hist.model.a, net.a)
+
+
+def test_relu_hooks_record_patterns():
+    net, (X, y) = _net(act=torch.nn.ReLU), _data()
+    hist = D.gradient_descent(net, X, y, _safe_step(net, X), 5)
+    assert hist.pattern_change is not None and hist.pattern_change[0] == 0
+
+
+def test_natural_gradient_rate_on_linear_model():
+    # a linear model is its own linearization: NGD contracts the residual by (1 - eta) exactly
+    torch.manual_seed(0)
+    net = torch.nn.Linear(8, 1).double()
+    X, y = _data(m=5, d=8)
+    hist = D.natural_gradient_descent(net, X, y, 0.3, 6)
+    ratio = hist.loss[1:] / hist.loss[:-1]
+    torch.testing.assert_close(ratio, torch.full_like(ratio, 0.7**2), rtol=1e-9, atol=0)
+
+
+def test_divergence_error_names_step():
+    net, (X, y) = _net(), _data()
+    lam = torch.linalg.eigvalsh(D.tangent_kernel(net, X))[-1].item()
+    with pytest.raises(ValueError, match="step size h"):
+        D.gradient_descent(net, X, y, 3.0 / lam, 5)
+    with pytest.warns(RuntimeWarning, match="stability limit"), pytest.raises(
+        D.DivergenceError, match="step size h"
+    ):
+        D.gradient_descent(net, X, y, 50.0 / lam, 200, check_step="warn")
+
+
+def test_bad_input():
+    net, (X, y) = _net(), _data()
+    with pytest.raises(ValueError, match="same length"):
+        D.gradient_descent(net, X, y[:-1], 0.01, 3)
+    with pytest.raises(ValueError, match="steps"):
+        D.gradient_descent(net, X, y, 0.01, 0)
+    with pytest.raises(ValueError, match="X of shape"):
+        D.gradient_descent(net, X[:, :2], y, 0.01, 3)
+    with pytest.raises(ValueError, match="scalar output"):
+        D.gradient_descent(torch.nn.Linear(3, 2).double(), X, y, 0.01, 3)
+    with pytest.raises(TypeError, match="model"):
+        D.gradient_descent("net", X, y, 0.01, 3)
+    with pytest.raises(ValueError, match="h"):
+        D.gradient_descent(net, X, y, -1.0, 3)
+    with pytest.raises(ValueError, match="loss"):
+        D.gradient_descent(net, X, y, 0.01, 3, loss="l1")
+    with pytest.raises(ValueError, match="kernel_steps"):
+        D.gradient_descent(net, X, y, 0.01, 3, kernel_steps=[5])
+    with pytest.raises(ValueError, match="eta"):
+        D.natural_gradient_descent(net, X, y, 2.5, 3)
+    with pytest.raises(ValueError, match="ks"):
+        D.LinearDynamics(torch.eye(2), [0.0, 0.0], [1.0, 1.0]).gradient_descent(0.1, [-1])
+    with pytest.raises(ValueError, match="u0"):
+        D.LinearDynamics(torch.eye(2), [0.0], [1.0, 1.0])

@@ -1,0 +1,94 @@
+import math
+
+import pytest
+import torch
+
+from ntklab import dynamics as D
+from ntklab import theory as T
+
+
+class _Smooth(torch.nn.Module):
+    """LeCun-style shallow erf network (test-local; smooth so L is finite)."""
+
+    def __init__(self, d, n, seed):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.U = torch.nn.Parameter(torch.randn(n, d, generator=g, dtype=torch.float64) / d**0.5)
+        self.v = torch.nn.Parameter(torch.randn(n, generator=g, dtype=torch.float64) / n**0.5)
+
+    def forward(self, x):
+        return torch.erf(x @ self.U.T) @ self.v
+
+
+def _problem(n=400, seed=0, eps=0.002):
+    g = torch.Generator().manual_seed(100 + seed)
+    X = torch.nn.functional.normalize(torch.randn(3, 3, generator=g, dtype=torch.float64), dim=1) * 2
+    net = _Smooth(3, n, seed)
+    with torch.no_grad():
+        y = net(X) + eps * torch.randn(3, generator=g, dtype=torch.float64)
+    return net, X, y
+
+
+def test_closed_forms():
+    assert T.step_size_limit(1.0, 3.0) == 0.25
+    assert T.radius(2.0, 4.0, 4, 9.0) == pytest.approx(2 * 2 * 2 * 3 / 4)
+    assert T.admissible_lipschitz(2.0, 4.0, 4, 9.0) == pytest.approx(16 / (12 * 8 * 4 * 3))
+    # Theorem 11.23's step is (11.4.4) with Lemma 11.19's bounds n lmin/2 and 2 n lmax
+    n, a, b = 1000, 0.3, 2.0
+    assert T.theorem_11_23_step_size(a, b, n) == pytest.approx(T.step_size_limit(n * a / 2, 2 * n * b))
+    h = 0.5 * T.theorem_11_23_step_size(a, b, n)
+    assert T.theorem_11_23_rate(h, n, a, 3).item() == pytest.approx((1 - h * n * a / 2) ** 6)
+    H = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    ref = math.sqrt(2 * float(y @ torch.linalg.solve(H, y)) / 2)
+    assert T.generalization_measure(H, y) == pytest.approx(ref)
+
+
+def test_estimates_bound_independent_samples():
+    net, X, _ = _problem(n=300)
+    r = 0.5
+    U = T.estimate_gradient_bound(net, X, r, samples=16, ascent_steps=10, seed=0)
+    L = T.estimate_gradient_lipschitz(net, X, r, samples=16, ascent_steps=10, seed=0)
+    w0 = D.flat_parameters(net)
+    gen = torch.Generator().manual_seed(12345)  # independent of the estimator's draws
+    W = T.sample_ball(w0, r, 20, generator=gen)
+    for w in W:
+        assert D.per_example_gradients(net, X, w).norm(dim=1).max() <= U.value
+    for w, v in zip(W[:10], W[10:]):
+        diff = (D.per_example_gradients(net, X, w) - D.per_example_gradients(net, X, v)).norm(dim=1)
+        assert diff.max() / (w - v).norm() <= L.value
+    assert U.optimized >= U.sampled and L.optimized >= L.sampled
+    assert "lower bound" in U.direction_of_error
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_theorem_11_13_guarantees_hold_where_assumption_verified(seed):
+    net, X, y = _problem(n=600, seed=seed)
+    A = T.check_assumption_11_12(net, X, y, samples=8, ascent_steps=5, seed=seed)
+    assert A.holds_a and A.holds_c, A
+    h, K = A.step_size_limit, 60
+    hist = D.gradient_descent(net, X, y, h, K)
+    r, env = T.theorem_11_13_bounds(A.lambda_min, A.lambda_max, A.U.value, A.m, A.loss0, h, range(K + 1))
+    assert bool((hist.loss <= env * (1 + 1e-9)).all())
+    assert bool((hist.distance <= r).all())
+    assert A.r <= A.r_checked
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="lambda_max"):
+        T.step_size_limit(2.0, 1.0)
+    with pytest.raises(ValueError, match="lambda_min"):
+        T.step_size_limit(0.0, 1.0)
+    with pytest.raises(ValueError, match="exceeds the limit"):
+        T.theorem_11_13_bounds(1.0, 3.0, 1.0, 2, 1.0, 0.3, [0, 1])
+    with pytest.warns(RuntimeWarning, match=r"0\.25"):
+        T.theorem_11_13_bounds(1.0, 3.0, 1.0, 2, 1.0, 0.3, [0, 1], check="warn")
+    with pytest.raises(ValueError, match="n"):
+        T.theorem_11_23_step_size(1.0, 2.0, 0)
+    with pytest.raises(ValueError, match="y"):
+        T.generalization_measure(torch.eye(3), torch.ones(2))
+    net, X, y = _problem(n=50)
+    with pytest.raises(ValueError, match="inflate"):
+        T.check_assumption_11_12(net, X, y, inflate=1.0)
+    with pytest.raises(ValueError, match="same length"):
+        T.check_assumption_11_12(net, X, y[:2])
