@@ -458,25 +458,38 @@ def _function_on_nodes(f: Callable, pts: torch.Tensor, name: str = "f") -> torch
 
 
 def degree_energies(
-    f: Callable, p: int, kmax: int, *, degree: int | None = None, seed: int = 0
+    f: Any, p: int, kmax: int, *, degree: int | None = None, seed: int = 0
 ) -> torch.Tensor:
     """``||f_0||^2, ..., ||f_kmax||^2``: squared ``L^2(sigma)`` norms of the degree parts of ``f``.
 
-    ``f`` maps points ``(M, p)`` of ``S^{p-1}`` to values ``(M,)``.  Uses the product rule
-    :func:`sphere_quadrature` of degree ``degree`` (default ``2 kmax + 16``) and an orthonormal
-    basis per degree: ``||f_k||^2 = sum_j <f, Y_kj>^2``, exact when ``f`` is a polynomial of
-    degree ``<= degree - kmax``.  Returns float64 of shape ``(kmax + 1,)``.
+    ``f`` is either a callable mapping points ``(M, p)`` of ``S^{p-1}`` to values ``(M,)``, or a
+    tensor of values at the nodes of ``sphere_quadrature(p, degree)`` with shape ``(..., M)``
+    (e.g. a network's outputs at those nodes over training time).  Uses the product rule of
+    degree ``degree`` (default ``2 kmax + 16``) and an orthonormal basis per degree:
+    ``||f_k||^2 = sum_j <f, Y_kj>^2``, exact when ``f`` is a polynomial of degree
+    ``<= degree - kmax``.  Returns float64 of shape ``(..., kmax + 1)``.
     """
     p = _check_p(p)
     kmax = check_nonnegative_int(kmax, "kmax")
     degree = 2 * kmax + 16 if degree is None else check_nonnegative_int(degree, "degree")
     pts, w = sphere_quadrature(p, degree)
-    wf = w * _function_on_nodes(f, pts)
-    out = torch.empty(kmax + 1, dtype=torch.float64)
+    if callable(f):
+        vals = _function_on_nodes(f, pts)
+    elif isinstance(f, (torch.Tensor, np.ndarray)):
+        vals = as_tensor(f, "f").detach().to(dtype=torch.float64, device="cpu")
+        if vals.dim() == 0 or vals.shape[-1] != pts.shape[0]:
+            raise ValueError(
+                f"f must hold values at the {pts.shape[0]} nodes of sphere_quadrature(p={p}, "
+                f"degree={degree}) along its last axis, got shape {tuple(vals.shape)}"
+            )
+    else:
+        raise TypeError(f"f must be callable or a tensor of values, got {type(f).__name__}")
+    wf = w * vals
+    out = []
     for k in range(kmax + 1):
         Y = harmonic_basis(p, k, seed=seed + k)(pts)
-        out[k] = ((Y.T @ wf) ** 2).sum()
-    return out
+        out.append(((wf @ Y) ** 2).sum(-1))
+    return torch.stack(out, dim=-1)
 
 
 def project_onto_degree(
