@@ -257,8 +257,9 @@ def mercer_eigenvalues(
     analytic in the angle, such as ``kappa``, ``kappa0``, ``kappa1`` (whose square-root kinks at
     ``t = +-1`` disappear in ``g``), the RBF ``exp((t - 1) / s^2)`` and the Laplace kernel
     ``exp(-sqrt(2 - 2t) / s)``.  Pass ``breakpoints`` (cosines) for kernels with interior kinks.
-    Accuracy: about ``1e-15`` absolute (rounding floor), hence ``1e-8`` relative while
-    ``mu_k >~ 1e-7``.
+    Accuracy for ``kappa`` (against 30-digit quadrature): relative error about ``1e-14`` for the
+    first eigenvalues, ``1e-9`` to ``6e-8`` at ``k = 200..300`` for ``p <= 5`` (the absolute
+    rounding floor is near ``1e-17``; Gauss-Legendre weights cost ``~1e-14`` absolute).
 
     ``kernel`` maps a float64 tensor of cosines to a tensor of the same shape; it is checked to
     be finite on ``[-1, 1]`` (endpoints included).  Returns a float64 tensor of shape
