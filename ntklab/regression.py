@@ -250,11 +250,13 @@ def gradient_descent_closed_form(
 def _distances(X: torch.Tensor, Z: torch.Tensor, same: bool, squared: bool) -> torch.Tensor:
     """Euclidean distances ``||x_i - z_j||`` (or their squares), shape ``(m, k)``.
 
-    In low dimension (``d <= 32``) the differences are formed directly (exact zeros on the
-    diagonal of ``X`` against itself, no cancellation); in higher dimension through
-    ``|x|^2 + |z|^2 - 2 x.z`` after centering, clamped at zero, in place to keep one matrix.
+    Distances, and squared distances in low dimension (``d <= 32``), are formed from the
+    differences directly (exact zeros for equal points, no cancellation).  Squared distances in
+    higher dimension use ``|x|^2 + |z|^2 - 2 x.z`` (a matrix product) after centering, clamped at
+    zero, in place to keep one matrix: its absolute error ``~ eps |x|^2`` is harmless inside
+    ``exp(-c D)`` but would become ``sqrt(eps) |x|`` under a square root, hence the rule.
     """
-    if X.shape[1] <= 32:
+    if X.shape[1] <= 32 or not squared:
         D = torch.cdist(X, Z, compute_mode="donot_use_mm_for_euclid_dist")
         return D.square_() if squared else D
     mu = X.mean(dim=0)
@@ -264,7 +266,7 @@ def _distances(X: torch.Tensor, Z: torch.Tensor, same: bool, squared: bool) -> t
     D.clamp_min_(0.0)
     if same:
         D.fill_diagonal_(0.0)
-    return D if squared else D.sqrt_()
+    return D
 
 
 def polynomial_kernel(X: Any, Z: Any = None, *, c: float = 1.0, r: int = 2) -> torch.Tensor:
