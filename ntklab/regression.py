@@ -217,7 +217,7 @@ def gradient_descent_limit(A: Any, y: Any, *, w0: Any = None) -> torch.Tensor:
 def gradient_descent_closed_form(
     A: Any, y: Any, h: float, k: Any, *, w0: Any = None
 ) -> torch.Tensor:
-    """The iterates of :func:`gradient_descent` from one SVD ``A = U diag(s) V^T`` (Exercise 11.32):
+    """The iterates of :func:`gradient_descent` from one SVD ``A = U diag(s) V^T`` (Ex. 11.32)::
 
         w_k = w_lim + V diag((1 - 2 h s_i^2)^k) V^T (w_0 - w_lim),   w_lim = w_* + hat w_0,
 
@@ -397,7 +397,7 @@ def rbf_features(X: Any, *, c: float = 1.0, degree: int) -> torch.Tensor:
 
 def rbf_truncation_bound(X: Any, Z: Any = None, *, c: float = 1.0, degree: int) -> torch.Tensor:
     """Entrywise bound on ``|exp(-c|x - z|^2) - phi_N(x).phi_N(z)|`` for :func:`rbf_features`
-    truncated at ``degree = N``:
+    truncated at ``degree = N``::
 
         exp(-c(|x|^2 + |z|^2)) * |t|^(N+1) / (N+1)! * exp(|t|),   t = 2c x.z,
 
