@@ -461,7 +461,8 @@ def kernel_least_squares(
     (i) Gram matrix ``G = (K(x_i, x_j))`` with ``kernel(X, X)``; (ii) a minimizer ``alpha`` of
     ``||(G + ridge I) alpha - y||`` by :func:`ntklab.linalg.psd_solve` (Cholesky; the
     minimum-norm least-squares solution when ``G + ridge I`` is singular), solving in place in
-    ``G`` so that 20,000 points need two ``m x m`` matrices; (iii) ``predict(Z)``.  With
+    ``G`` for ntklab's own kernels so that 20,000 points need two ``m x m`` matrices (the Gram
+    matrix of any other ``kernel`` is copied first, never modified); (iii) ``predict(Z)``.  With
     ``ridge = 0`` the fitted function is the minimum-norm least-squares solution ``w_*`` in
     feature space whichever minimizer ``alpha`` is used; ``ridge > 0`` gives kernel ridge
     regression (the minimizer of ``L(w) + ridge ||w||_H^2``).
@@ -488,7 +489,10 @@ def kernel_least_squares(
             f"kernel(X, X) must return an ({X.shape[0]}, {X.shape[0]}) tensor, got "
             f"{getattr(G, 'shape', type(G).__name__)}"
         )
-    alpha = psd_solve(G, y.to(G.dtype), ridge=ridge, overwrite_K=True)
+    # ntklab's kernels return a fresh matrix, which the solve may reuse; a user's kernel might
+    # return a tensor it keeps (a cached Gram matrix), which must not be overwritten
+    fresh = getattr(kernel, "func", kernel) in (polynomial_kernel, rbf_kernel, laplace_kernel)
+    alpha = psd_solve(G, y.to(G.dtype), ridge=ridge, overwrite_K=fresh)
     return KernelLeastSquares(X=X.to(G.dtype), alpha=alpha, kernel=kernel, ridge=ridge)
 
 

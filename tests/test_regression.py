@@ -429,3 +429,14 @@ def test_symmetrize_blocks_and_eigh_lstsq():
     np.testing.assert_allclose(
         _eigh_lstsq(S, b).numpy(), np.linalg.pinv(S.numpy(), rcond=1e-10) @ b.numpy(), atol=1e-8
     )
+
+
+def test_kernel_least_squares_does_not_modify_a_users_gram_matrix():
+    X = torch.randn(8, 2, generator=_gen(38), dtype=torch.float64)
+    G = R.rbf_kernel(X)
+    A = G @ G.T + G * 1e-3  # slightly asymmetric, cached by the user's kernel below
+    kept = A.clone()
+    fit = R.kernel_least_squares(X, torch.ones(8), lambda a, b: A, ridge=0.5)
+    assert torch.equal(A, kept)
+    ref = scipy.linalg.solve(0.5 * (kept + kept.T).numpy() + 0.5 * np.eye(8), np.ones(8))
+    np.testing.assert_allclose(fit.alpha.numpy(), ref, rtol=1e-10)
