@@ -4,8 +4,9 @@ For each size m (default 5,000, 10,000 and 20,000 points in d = 3) it times
 
 * ntklab: ``kernel_least_squares(X, y, rbf_kernel, ridge=...)`` (Gram matrix built in place,
   Cholesky through ``psd_solve(..., overwrite_K=True)``) and a prediction on 1,000 test points;
-* baseline: the same Gram matrix from ``scipy.spatial.distance.cdist`` and
-  ``scipy.linalg.solve(G + ridge I, y, assume_a="pos")``, the same prediction with NumPy;
+* baseline: the same Gram matrix from ``scipy.spatial.distance.cdist``, a Cholesky solve of
+  ``(G + ridge I) alpha = y`` by ``scipy.linalg.cho_factor``/``cho_solve``, the same prediction
+  with NumPy;
 
 and prints both times, their ratio and the largest difference of the predictions.  The whole run
 takes about two minutes on 2 CPU cores (the m = 20,000 Cholesky dominates).
@@ -46,13 +47,18 @@ def run(m: int, ridge: float, c: float, seed: int = 0) -> dict:
     t_ntklab = time.perf_counter() - t0
     del fit
     gc.collect()
+    print(f"{m:>7} {t_ntklab:>11.2f}", end="", flush=True)
 
     t0 = time.perf_counter()
     G = scipy.spatial.distance.cdist(X, X, "sqeuclidean")
     np.multiply(G, -c, out=G)
     np.exp(G, out=G)
     G[np.diag_indices(m)] += ridge
-    alpha = scipy.linalg.solve(G, y, assume_a="pos", overwrite_a=True, check_finite=False)
+    # LAPACK potrf/potrs through cho_factor/cho_solve: scipy.linalg.solve(assume_a="pos")
+    # segfaulted at m = 20,000 with SciPy 1.17.1 on this machine
+    factor = scipy.linalg.cho_factor(G, lower=True, overwrite_a=True, check_finite=False)
+    alpha = scipy.linalg.cho_solve(factor, y, check_finite=False)
+    del factor
     del G
     pred_ref = np.exp(-c * scipy.spatial.distance.cdist(Z, X, "sqeuclidean")) @ alpha
     t_scipy = time.perf_counter() - t0
@@ -86,10 +92,10 @@ def main() -> None:
     for m in args.sizes:
         r = run(m, args.ridge, args.c)
         print(
-            f"{r['m']:>7} {r['ntklab_s']:>11.2f} {r['scipy_s']:>10.2f} {r['ratio']:>13.2f} "
+            f" {r['scipy_s']:>10.2f} {r['ratio']:>13.2f} "
             f"{r['max_pred_diff']:>16.2e} {r['test_rmse']:>10.4f}"
         )
-        assert r["max_pred_diff"] < 1e-6 * max(1.0, r["test_rmse"]) * 1e3, r
+        assert r["max_pred_diff"] < 1e-6, r  # one estimator, two implementations
 
 
 if __name__ == "__main__":
