@@ -60,9 +60,10 @@ def run(m: int, ridge: float, c: float, seed: int = 0, baseline: bool = True) ->
     np.multiply(G, -c, out=G)
     np.exp(G, out=G)
     G[np.diag_indices(m)] += ridge
-    # LAPACK potrf/potrs through cho_factor/cho_solve.  At m = 20,000 both solve(assume_a="pos")
-    # and cho_factor crash (SIGSEGV inside dpotrf of SciPy 1.17.1's bundled OpenBLAS on this
-    # machine, cf. scipy/scipy#17436), hence --baseline-max 10000 by default
+    # LAPACK potrf/potrs through cho_factor/cho_solve.  At m = 20,000 scipy.linalg.solve
+    # (assume_a="pos"), cho_factor and numpy.linalg.cholesky all crash on this machine (SIGSEGV
+    # inside the bundled OpenBLAS dpotrf, cf. scipy/scipy#17436) while torch's Cholesky runs,
+    # hence --baseline-max 10000 by default
     factor = scipy.linalg.cho_factor(G, lower=True, overwrite_a=True, check_finite=False)
     alpha = scipy.linalg.cho_solve(factor, y, check_finite=False)
     del factor
