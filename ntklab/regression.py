@@ -467,6 +467,9 @@ def kernel_least_squares(
     feature space whichever minimizer ``alpha`` is used; ``ridge > 0`` gives kernel ridge
     regression (the minimizer of ``L(w) + ridge ||w||_H^2``).
 
+    At large ``m`` pass a small ``ridge``: a numerically singular ``G`` (smooth kernels on many
+    points) sends the solve to the SVD-based fallback, many times slower than Cholesky.
+
     ``kernel`` is a function ``(X, Z) -> (len(X), len(Z))`` Gram matrix, e.g.
     ``functools.partial(rbf_kernel, c=2.0)``.
     """
