@@ -33,7 +33,7 @@ def _check_square(K: Any, name: str) -> torch.Tensor:
     return K
 
 
-def psd_solve(K: Any, B: Any, *, ridge: float = 0.0) -> torch.Tensor:
+def psd_solve(K: Any, B: Any, *, ridge: float = 0.0, overwrite_K: bool = False) -> torch.Tensor:
     """Solve ``(K + ridge I) X = B`` for a symmetric positive semi-definite ``K``.
 
     Uses a Cholesky factorization when it succeeds; if ``K + ridge I`` is singular (or not
@@ -42,15 +42,27 @@ def psd_solve(K: Any, B: Any, *, ridge: float = 0.0) -> torch.Tensor:
     ``||(K + ridge I) X - B||`` for any ``K``.
 
     Shapes: ``K`` is ``(m, m)``, ``B`` is ``(m,)`` or ``(m, k)``; the result has ``B``'s shape.
+
+    ``overwrite_K=True`` symmetrizes and shifts ``K`` in place instead of copying it (``K`` must
+    then be a floating tensor; afterwards it holds ``(K + K^T)/2 + ridge I``): for a Gram matrix
+    of 20,000 points this saves 3.2 GB of the 6.4 GB a float64 solve otherwise needs.  On other
+    devices than the CPU the singular fallback uses an eigendecomposition (the CUDA ``lstsq``
+    driver assumes full rank).
     """
     K = _check_square(K, "K")
     B = as_tensor(B, "B", ndim=(1, 2)).to(dtype=K.dtype, device=K.device)
     if B.shape[0] != K.shape[0]:
         raise ValueError(f"B must have {K.shape[0]} rows to match K, got shape {tuple(B.shape)}")
     ridge = check_nonnegative(ridge, "ridge")
-    A = symmetric_part(K)
+    if not isinstance(overwrite_K, bool):
+        raise TypeError(f"overwrite_K must be a bool, got {type(overwrite_K).__name__}")
+    if overwrite_K:
+        A = K
+        _symmetrize_(A)
+    else:
+        A = symmetric_part(K)
     if ridge:
-        A = A + ridge * torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
+        A.diagonal().add_(ridge)  # in place: no identity matrix, no second copy
     rhs = B.unsqueeze(-1) if B.dim() == 1 else B
     L, info = torch.linalg.cholesky_ex(A)
     if int(info) == 0:
@@ -62,9 +74,33 @@ def psd_solve(K: Any, B: Any, *, ridge: float = 0.0) -> torch.Tensor:
             and float(residual) < 1e3 * torch.finfo(A.dtype).eps ** 0.5
         ):
             return X.squeeze(-1) if B.dim() == 1 else X
-    driver = "gelsd" if A.device.type == "cpu" else None
-    X = torch.linalg.lstsq(A, rhs, driver=driver).solution
+    if A.device.type == "cpu":
+        X = torch.linalg.lstsq(A, rhs, driver="gelsd").solution
+    else:
+        X = _eigh_lstsq(A, rhs)
     return X.squeeze(-1) if B.dim() == 1 else X
+
+
+def _eigh_lstsq(A: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Minimum-norm least-squares solution of ``A X = rhs`` for symmetric ``A`` (pseudo-inverse
+    applied through an eigendecomposition, eigenvalues below ``m eps max|l|`` treated as zero)."""
+    evals, V = torch.linalg.eigh(A)
+    cutoff = A.shape[0] * torch.finfo(A.dtype).eps * evals.abs().max()
+    keep = evals.abs() > cutoff
+    inv = torch.where(keep, 1.0 / torch.where(keep, evals, torch.ones_like(evals)), 0.0)
+    return V @ (inv.unsqueeze(-1) * (V.T @ rhs))
+
+
+def _symmetrize_(K: torch.Tensor, block: int = 1024) -> None:
+    """Replace ``K`` by ``(K + K^T) / 2`` in place, one block pair at a time (O(block^2) memory)."""
+    m = K.shape[0]
+    for i in range(0, m, block):
+        for j in range(i, m, block):
+            upper = K[i : i + block, j : j + block]
+            lower = K[j : j + block, i : i + block]
+            avg = 0.5 * (upper + lower.T)
+            upper.copy_(avg)
+            lower.copy_(avg.T)
 
 
 class SymmetricEigen:
