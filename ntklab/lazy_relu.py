@@ -7,7 +7,7 @@ or a matrix ``(p, d)`` of ``p`` points; outputs have shape ``(..., p)`` (or ``(.
 point).  Nothing of size ``p * n * d`` is formed except by :func:`gradient_features`, so widths of
 ``1e5`` and more are cheap.
 
-Quantities of the chapter (``u = w - w(0)``, ``a = alpha / sqrt(n)``):
+Quantities of the chapter (``v = w - w(0)``, ``a = alpha / sqrt(n)``):
 
 * :func:`gradient_features` - ``grad_w F(x; w, c)`` with the convention ``relu'(z) = 1{z >= 0}``
   (Lemma 1);
@@ -16,7 +16,7 @@ Quantities of the chapter (``u = w - w(0)``, ``a = alpha / sqrt(n)``):
 * :func:`remainder`, :func:`remainder_parts` - ``F - F_lin = Delta_1 + Delta_2`` (Lemma 4);
 * :func:`sign_changes` - the set ``S(x)`` of neurons whose activation changed;
 * :func:`near_zero_fraction` - ``N(x)/n``, the fraction of ``|w_i(0) . x| <= a ||x||``, which
-  contains every possible sign change in the ball ``max_i ||u_i|| <= a``;
+  contains every possible sign change in the ball ``max_i ||v_i|| <= a``;
 * :func:`worst_case_remainder` - the exact supremum of ``|F - F(w(0)) - F_lin|`` over that ball;
 * :func:`theorem1_bound` (the notes' constant), :func:`remainder_bound` and
   :func:`sign_change_bound` (the constants derived in the chapter);
@@ -205,9 +205,9 @@ def remainder(x: Any, w: Any, w0: Any, c: Any) -> torch.Tensor:
 def remainder_parts(x: Any, w: Any, w0: Any, c: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Delta_1, Delta_2)`` of Lemma 4.
 
-    With ``u = w - w(0)`` and ``D_i = 1{w_i . x >= 0} - 1{w_i(0) . x >= 0}``:
+    With ``v = w - w(0)`` and ``D_i = 1{w_i . x >= 0} - 1{w_i(0) . x >= 0}``:
     ``Delta_1 = n^{-1/2} sum_i c_i D_i w_i(0) . x`` and
-    ``Delta_2 = n^{-1/2} sum_i c_i D_i u_i . x``.
+    ``Delta_2 = n^{-1/2} sum_i c_i D_i v_i . x``.
     Their sum is ``[grad F(w) - grad F(w(0))] . w``, which equals ``F - F(w(0)) - F_lin``.
     """
     w0 = _weights(w0, "w0")
@@ -237,7 +237,7 @@ def sign_changes(x: Any, w: Any, w0: Any) -> torch.Tensor:
 def near_zero_fraction(x: Any, w0: Any, alpha: float) -> torch.Tensor:
     """``N(x)/n``: the fraction of neurons with ``|w_i(0) . x| <= alpha ||x|| / sqrt(n)``.
 
-    Every neuron that can change sign under a perturbation with ``max_i ||u_i|| <= alpha/sqrt(n)``
+    Every neuron that can change sign under a perturbation with ``max_i ||v_i|| <= alpha/sqrt(n)``
     is counted, so ``|S(x)| <= N(x)`` for every such perturbation.  Shape ``(..., p)``.
     """
     alpha = check_positive(alpha, "alpha")
@@ -323,8 +323,8 @@ def expected_sign_change_fraction(
 
     * ``"adversarial"`` (every neuron that can flip is flipped, ``target="flips"``):
       ``P(|g| <= a) = erf(a / sqrt(2))`` with ``a = alpha/sqrt(n)``, ``g ~ N(0, 1)``.
-    * ``"random"`` (``u_i`` uniform on the sphere of radius ``a`` in ``R^d``): with ``v`` the
-      first coordinate of a uniform unit vector, ``E[erf(a |v| / sqrt(2))] / 2``, computed by
+    * ``"random"`` (``v_i`` uniform on the sphere of radius ``a`` in ``R^d``): with ``zeta`` the
+      first coordinate of a uniform unit vector, ``E[erf(a |zeta| / sqrt(2))] / 2``, computed by
       Gauss-Jacobi quadrature (needs ``d``).
     """
     alpha = check_positive(alpha, "alpha")
@@ -358,9 +358,9 @@ def random_perturbation(
     seed: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Random ``u`` (shape of ``w0``) with every row ``||u_i|| <= alpha/sqrt(n)``.
+    """Random ``v`` (shape of ``w0``) with every row ``||v_i|| <= alpha/sqrt(n)``.
 
-    ``radius="sphere"``: ``u_i`` uniform on the sphere of radius ``alpha/sqrt(n)``;
+    ``radius="sphere"``: ``v_i`` uniform on the sphere of radius ``alpha/sqrt(n)``;
     ``"ball"``: uniform in the ball.  Rows are independent (also within a symmetric pair).
     """
     w0 = _weights(w0, "w0")
@@ -389,8 +389,8 @@ def _single_point(x: Any, w0: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_perturbation(x: Any, w0: Any, c: Any, alpha: float) -> torch.Tensor:
-    """``u = alpha * grad_w F(x; w(0), c) / ||x||``: the direction one gradient step on the point
-    ``x`` takes, scaled so that ``max_i ||u_i|| = alpha/sqrt(n)`` exactly.  Shape of ``w0``.
+    """``v = alpha * grad_w F(x; w(0), c) / ||x||``: the direction one gradient step on the point
+    ``x`` takes, scaled so that ``max_i ||v_i|| = alpha/sqrt(n)`` exactly.  Shape of ``w0``.
     """
     w0 = _weights(w0, "w0")
     c = _signs(c, w0)
@@ -402,9 +402,9 @@ def gradient_perturbation(x: Any, w0: Any, c: Any, alpha: float) -> torch.Tensor
 def adversarial_perturbation(
     x: Any, w0: Any, c: Any, alpha: float, *, target: str = "remainder"
 ) -> torch.Tensor:
-    """A perturbation with ``max_i ||u_i|| <= alpha/sqrt(n)`` that flips activations at ``x``.
+    """A perturbation with ``max_i ||v_i|| <= alpha/sqrt(n)`` that flips activations at ``x``.
 
-    Each row is ``u_i = -+ (alpha/sqrt(n)) x/||x||``: towards the hyperplane ``w_i . x = 0``
+    Each row is ``v_i = -+ (alpha/sqrt(n)) x/||x||``: towards the hyperplane ``w_i . x = 0``
     (flipping neuron ``i`` whenever ``|w_i(0) . x| < alpha ||x||/sqrt(n)``) or away from it.
 
     * ``target="remainder"``: flips every flippable neuron whose sign ``c_i`` makes the remainder
@@ -458,7 +458,7 @@ def width_sweep(
     * ``"random"``, ``"gradient"``, ``"adversarial"``: ``|F - F_lin|`` at ``x`` after the
       perturbation of that name (:func:`random_perturbation` on the sphere,
       :func:`gradient_perturbation`, :func:`adversarial_perturbation` with
-      ``target="remainder"``), all with ``max_i ||u_i|| = alpha/sqrt(n)``;
+      ``target="remainder"``), all with ``max_i ||v_i|| = alpha/sqrt(n)``;
     * ``"worst"``: :func:`worst_case_remainder`;
     * ``"flips_random"``, ``"flips_all"``: ``|S(x)|/n`` for the random perturbation and for
       ``target="flips"``; ``"near_zero"``: ``N(x)/n``.
