@@ -172,7 +172,8 @@ def linearization(x: Any, w: Any, w0: Any, c: Any) -> torch.Tensor:
 
     Equals ``n^{-1/2} sum_i c_i 1{w_i(0) . x >= 0} (w_i - w_i(0)) . x``.  The constant
     ``F(x; w(0), c)`` is *not* included: it vanishes for the symmetric initialization (Lemma 2),
-    and for any other initialization ``F - F_lin`` therefore contains it.
+    and for any other initialization ``F - F_lin`` therefore contains it.  Shape ``(..., p)``
+    (or ``(...)`` for one point), the leading dimensions of ``w``, ``w0`` and ``c`` broadcast.
     """
     w0 = _weights(w0, "w0")
     w = _weights(w, "w", like=w0)
@@ -189,6 +190,7 @@ def remainder(x: Any, w: Any, w0: Any, c: Any) -> torch.Tensor:
 
     Computed in one pass as ``n^{-1/2} sum_i c_i [relu(z_i) - 1{z0_i >= 0} (z_i - z0_i)]`` with
     ``z = w . x`` and ``z0 = w(0) . x`` (two products with ``x``, no gradient features).
+    Shape ``(..., p)`` (or ``(...)`` for one point).
     """
     w0 = _weights(w0, "w0")
     w = _weights(w, "w", like=w0)
@@ -209,6 +211,7 @@ def remainder_parts(x: Any, w: Any, w0: Any, c: Any) -> tuple[torch.Tensor, torc
     ``Delta_1 = n^{-1/2} sum_i c_i D_i w_i(0) . x`` and
     ``Delta_2 = n^{-1/2} sum_i c_i D_i v_i . x``.
     Their sum is ``[grad F(w) - grad F(w(0))] . w``, which equals ``F - F(w(0)) - F_lin``.
+    Two tensors of shape ``(..., p)`` (or ``(...)`` for one point).
     """
     w0 = _weights(w0, "w0")
     w = _weights(w, "w", like=w0)
@@ -239,6 +242,8 @@ def near_zero_fraction(x: Any, w0: Any, alpha: float) -> torch.Tensor:
 
     Every neuron that can change sign under a perturbation with ``max_i ||v_i|| <= alpha/sqrt(n)``
     is counted, so ``|S(x)| <= N(x)`` for every such perturbation.  Shape ``(..., p)``.
+    For a point ``x = 0`` every neuron satisfies the inequality and the fraction is 1, although
+    no activation can change there (``w_i . 0 = 0 >= 0`` for every ``w``).
     """
     alpha = check_positive(alpha, "alpha")
     w0 = _weights(w0, "w0")
@@ -389,8 +394,12 @@ def _single_point(x: Any, w0: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_perturbation(x: Any, w0: Any, c: Any, alpha: float) -> torch.Tensor:
-    """``v = alpha * grad_w F(x; w(0), c) / ||x||``: the direction one gradient step on the point
-    ``x`` takes, scaled so that ``max_i ||v_i|| = alpha/sqrt(n)`` exactly.  Shape of ``w0``.
+    """``v = alpha * grad_w F(x; w(0), c) / ||x||``: the direction of one gradient step on the
+    point ``(x, y)`` with a target ``y > 0`` (where ``F(x; w(0)) = 0``).
+
+    Row ``i`` is ``(alpha/sqrt(n)) c_i 1{w_i(0) . x >= 0} x/||x||``: every active neuron moves by
+    exactly ``alpha/sqrt(n)``, the inactive ones do not move (so ``max_i ||v_i|| = alpha/sqrt(n)``
+    when at least one neuron is active).  Shape of ``w0``.
     """
     w0 = _weights(w0, "w0")
     c = _signs(c, w0)
@@ -474,6 +483,8 @@ def width_sweep(
     draws = check_positive_int(draws, "draws")
     x_norm = check_positive(x_norm, "x_norm")
     max_batch_entries = check_positive_int(max_batch_entries, "max_batch_entries")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype}")
     gen = make_generator(seed, None, device)
     x = torch.zeros(d, dtype=dtype, device=gen.device)
     x[0] = x_norm
