@@ -7,7 +7,7 @@ or a matrix ``(p, d)`` of ``p`` points; outputs have shape ``(..., p)`` (or ``(.
 point).  Nothing of size ``p * n * d`` is formed except by :func:`gradient_features`, so widths of
 ``1e5`` and more are cheap.
 
-Quantities of the chapter (``u = w - w(0)``, ``a = alpha / sqrt(n)``):
+Quantities of the chapter (``v = w - w(0)``, ``a = alpha / sqrt(n)``):
 
 * :func:`gradient_features` - ``grad_w F(x; w, c)`` with the convention ``relu'(z) = 1{z >= 0}``
   (Lemma 1);
@@ -16,7 +16,7 @@ Quantities of the chapter (``u = w - w(0)``, ``a = alpha / sqrt(n)``):
 * :func:`remainder`, :func:`remainder_parts` - ``F - F_lin = Delta_1 + Delta_2`` (Lemma 4);
 * :func:`sign_changes` - the set ``S(x)`` of neurons whose activation changed;
 * :func:`near_zero_fraction` - ``N(x)/n``, the fraction of ``|w_i(0) . x| <= a ||x||``, which
-  contains every possible sign change in the ball ``max_i ||u_i|| <= a``;
+  contains every possible sign change in the ball ``max_i ||v_i|| <= a``;
 * :func:`worst_case_remainder` - the exact supremum of ``|F - F(w(0)) - F_lin|`` over that ball;
 * :func:`theorem1_bound` (the notes' constant), :func:`remainder_bound` and
   :func:`sign_change_bound` (the constants derived in the chapter);
@@ -172,7 +172,8 @@ def linearization(x: Any, w: Any, w0: Any, c: Any) -> torch.Tensor:
 
     Equals ``n^{-1/2} sum_i c_i 1{w_i(0) . x >= 0} (w_i - w_i(0)) . x``.  The constant
     ``F(x; w(0), c)`` is *not* included: it vanishes for the symmetric initialization (Lemma 2),
-    and for any other initialization ``F - F_lin`` therefore contains it.
+    and for any other initialization ``F - F_lin`` therefore contains it.  Shape ``(..., p)``
+    (or ``(...)`` for one point), the leading dimensions of ``w``, ``w0`` and ``c`` broadcast.
     """
     w0 = _weights(w0, "w0")
     w = _weights(w, "w", like=w0)
@@ -189,6 +190,7 @@ def remainder(x: Any, w: Any, w0: Any, c: Any) -> torch.Tensor:
 
     Computed in one pass as ``n^{-1/2} sum_i c_i [relu(z_i) - 1{z0_i >= 0} (z_i - z0_i)]`` with
     ``z = w . x`` and ``z0 = w(0) . x`` (two products with ``x``, no gradient features).
+    Shape ``(..., p)`` (or ``(...)`` for one point).
     """
     w0 = _weights(w0, "w0")
     w = _weights(w, "w", like=w0)
@@ -205,10 +207,11 @@ def remainder(x: Any, w: Any, w0: Any, c: Any) -> torch.Tensor:
 def remainder_parts(x: Any, w: Any, w0: Any, c: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """``(Delta_1, Delta_2)`` of Lemma 4.
 
-    With ``u = w - w(0)`` and ``D_i = 1{w_i . x >= 0} - 1{w_i(0) . x >= 0}``:
+    With ``v = w - w(0)`` and ``D_i = 1{w_i . x >= 0} - 1{w_i(0) . x >= 0}``:
     ``Delta_1 = n^{-1/2} sum_i c_i D_i w_i(0) . x`` and
-    ``Delta_2 = n^{-1/2} sum_i c_i D_i u_i . x``.
+    ``Delta_2 = n^{-1/2} sum_i c_i D_i v_i . x``.
     Their sum is ``[grad F(w) - grad F(w(0))] . w``, which equals ``F - F(w(0)) - F_lin``.
+    Two tensors of shape ``(..., p)`` (or ``(...)`` for one point).
     """
     w0 = _weights(w0, "w0")
     w = _weights(w, "w", like=w0)
@@ -237,8 +240,10 @@ def sign_changes(x: Any, w: Any, w0: Any) -> torch.Tensor:
 def near_zero_fraction(x: Any, w0: Any, alpha: float) -> torch.Tensor:
     """``N(x)/n``: the fraction of neurons with ``|w_i(0) . x| <= alpha ||x|| / sqrt(n)``.
 
-    Every neuron that can change sign under a perturbation with ``max_i ||u_i|| <= alpha/sqrt(n)``
+    Every neuron that can change sign under a perturbation with ``max_i ||v_i|| <= alpha/sqrt(n)``
     is counted, so ``|S(x)| <= N(x)`` for every such perturbation.  Shape ``(..., p)``.
+    For a point ``x = 0`` every neuron satisfies the inequality and the fraction is 1, although
+    no activation can change there (``w_i . 0 = 0 >= 0`` for every ``w``).
     """
     alpha = check_positive(alpha, "alpha")
     w0 = _weights(w0, "w0")
@@ -323,8 +328,8 @@ def expected_sign_change_fraction(
 
     * ``"adversarial"`` (every neuron that can flip is flipped, ``target="flips"``):
       ``P(|g| <= a) = erf(a / sqrt(2))`` with ``a = alpha/sqrt(n)``, ``g ~ N(0, 1)``.
-    * ``"random"`` (``u_i`` uniform on the sphere of radius ``a`` in ``R^d``): with ``v`` the
-      first coordinate of a uniform unit vector, ``E[erf(a |v| / sqrt(2))] / 2``, computed by
+    * ``"random"`` (``v_i`` uniform on the sphere of radius ``a`` in ``R^d``): with ``zeta`` the
+      first coordinate of a uniform unit vector, ``E[erf(a |zeta| / sqrt(2))] / 2``, computed by
       Gauss-Jacobi quadrature (needs ``d``).
     """
     alpha = check_positive(alpha, "alpha")
@@ -358,9 +363,9 @@ def random_perturbation(
     seed: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Random ``u`` (shape of ``w0``) with every row ``||u_i|| <= alpha/sqrt(n)``.
+    """Random ``v`` (shape of ``w0``) with every row ``||v_i|| <= alpha/sqrt(n)``.
 
-    ``radius="sphere"``: ``u_i`` uniform on the sphere of radius ``alpha/sqrt(n)``;
+    ``radius="sphere"``: ``v_i`` uniform on the sphere of radius ``alpha/sqrt(n)``;
     ``"ball"``: uniform in the ball.  Rows are independent (also within a symmetric pair).
     """
     w0 = _weights(w0, "w0")
@@ -389,8 +394,12 @@ def _single_point(x: Any, w0: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_perturbation(x: Any, w0: Any, c: Any, alpha: float) -> torch.Tensor:
-    """``u = alpha * grad_w F(x; w(0), c) / ||x||``: the direction one gradient step on the point
-    ``x`` takes, scaled so that ``max_i ||u_i|| = alpha/sqrt(n)`` exactly.  Shape of ``w0``.
+    """``v = alpha * grad_w F(x; w(0), c) / ||x||``: the direction of one gradient step on the
+    point ``(x, y)`` with a target ``y > 0`` (where ``F(x; w(0)) = 0``).
+
+    Row ``i`` is ``(alpha/sqrt(n)) c_i 1{w_i(0) . x >= 0} x/||x||``: every active neuron moves by
+    exactly ``alpha/sqrt(n)``, the inactive ones do not move (so ``max_i ||v_i|| = alpha/sqrt(n)``
+    when at least one neuron is active).  Shape of ``w0``.
     """
     w0 = _weights(w0, "w0")
     c = _signs(c, w0)
@@ -402,9 +411,9 @@ def gradient_perturbation(x: Any, w0: Any, c: Any, alpha: float) -> torch.Tensor
 def adversarial_perturbation(
     x: Any, w0: Any, c: Any, alpha: float, *, target: str = "remainder"
 ) -> torch.Tensor:
-    """A perturbation with ``max_i ||u_i|| <= alpha/sqrt(n)`` that flips activations at ``x``.
+    """A perturbation with ``max_i ||v_i|| <= alpha/sqrt(n)`` that flips activations at ``x``.
 
-    Each row is ``u_i = -+ (alpha/sqrt(n)) x/||x||``: towards the hyperplane ``w_i . x = 0``
+    Each row is ``v_i = -+ (alpha/sqrt(n)) x/||x||``: towards the hyperplane ``w_i . x = 0``
     (flipping neuron ``i`` whenever ``|w_i(0) . x| < alpha ||x||/sqrt(n)``) or away from it.
 
     * ``target="remainder"``: flips every flippable neuron whose sign ``c_i`` makes the remainder
@@ -458,7 +467,7 @@ def width_sweep(
     * ``"random"``, ``"gradient"``, ``"adversarial"``: ``|F - F_lin|`` at ``x`` after the
       perturbation of that name (:func:`random_perturbation` on the sphere,
       :func:`gradient_perturbation`, :func:`adversarial_perturbation` with
-      ``target="remainder"``), all with ``max_i ||u_i|| = alpha/sqrt(n)``;
+      ``target="remainder"``), all with ``max_i ||v_i|| = alpha/sqrt(n)``;
     * ``"worst"``: :func:`worst_case_remainder`;
     * ``"flips_random"``, ``"flips_all"``: ``|S(x)|/n`` for the random perturbation and for
       ``target="flips"``; ``"near_zero"``: ``N(x)/n``.
@@ -474,6 +483,8 @@ def width_sweep(
     draws = check_positive_int(draws, "draws")
     x_norm = check_positive(x_norm, "x_norm")
     max_batch_entries = check_positive_int(max_batch_entries, "max_batch_entries")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype}")
     gen = make_generator(seed, None, device)
     x = torch.zeros(d, dtype=dtype, device=gen.device)
     x[0] = x_norm

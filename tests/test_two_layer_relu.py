@@ -59,23 +59,23 @@ def test_dtype_kept():
 
 @pytest.mark.parametrize("n", [3, 0, -2])
 def test_bad_width(n):
-    with pytest.raises(ValueError, match="n"):
+    with pytest.raises(ValueError, match=r"^n\b"):
         TwoLayerReLU(2, n)
 
 
 def test_bad_arguments():
-    with pytest.raises(TypeError, match="n"):
+    with pytest.raises(TypeError, match=r"^n\b"):
         TwoLayerReLU(2, 4.0)
-    with pytest.raises(ValueError, match="d"):
+    with pytest.raises(ValueError, match=r"^d\b"):
         TwoLayerReLU(0, 4)
-    with pytest.raises(TypeError, match="dtype"):
+    with pytest.raises(TypeError, match=r"^dtype\b"):
         TwoLayerReLU(2, 4, dtype=torch.int64)
     net = TwoLayerReLU(2, 4, seed=0)
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match=r"^x\b"):
         net(torch.ones(3, 5))
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match=r"^x\b"):
         net(torch.ones(1, 2, 2))
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match=r"^x\b"):
         net(torch.tensor([[float("nan"), 1.0]]))
-    with pytest.raises(TypeError, match="batch"):
+    with pytest.raises(TypeError, match=r"^batch\b"):
         symmetric_xavier_init(2, 4, batch=3)
