@@ -29,7 +29,7 @@ from torch.func import functional_call, jacrev, vjp, vmap
 from ._activations import quiet_jvp as jvp
 from .validation import check_choice, check_matrix, check_positive_int
 
-__all__ = ["METHODS", "ntk", "ntk_by_parameter"]
+__all__ = ["METHODS", "jacobian", "ntk", "ntk_by_parameter"]
 
 METHODS = ("auto", "jacobian", "ntk_vp", "structured")
 
@@ -213,3 +213,17 @@ def ntk_by_parameter(model: nn.Module, x1: Any, x2: Any = None) -> dict[str, tor
         k: (j1[k].reshape(x1.shape[0], -1) @ j2[k].reshape(x2.shape[0], -1).T).detach()
         for k in params
     }
+
+
+def jacobian(model: nn.Module, x: Any) -> torch.Tensor:
+    """The Jacobian ``J`` (N, P) of a scalar-output model's outputs with respect to all its
+    trainable parameters (flattened in ``named_parameters`` order), by ``torch.func``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    params = _params(model)
+    ref = next(iter(params.values()))
+    x = check_matrix(x, "x", cols=_model_input_width(model), dtype=ref.dtype, device=ref.device)
+    jac = _jacobian(model, params, x)
+    if jac.shape[1] != 1:
+        raise ValueError(f"model must have one output per point, got {jac.shape[1]}")
+    return jac[:, 0, :].detach()
