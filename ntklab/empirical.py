@@ -8,10 +8,11 @@ For a model ``f(x; w)`` with parameters ``w`` the empirical tangent kernel is
   over parameters and contracted with one matrix product;
 * ``"ntk_vp"``: NTK-vector products, ``J(x1) (J(x2)^T e)`` by a ``vjp`` followed by a ``jvp``,
   for a block of basis vectors ``e`` at a time; never forms ``J(x1)``;
-* ``"structured"``: for :class:`~ntklab.networks.ShallowLeCun`, :class:`~ntklab.networks.ShallowNTK`
-  and :class:`~ntklab.networks.MLP` (any module with a ``structured_ntk(x1, x2)`` method), the
-  closed form in which each layer contributes the elementwise product of two N1 x N2 Gram
-  matrices (of layer inputs and of backpropagated derivatives); no per-parameter Jacobian;
+* ``"structured"``: for :class:`~ntklab.networks.shallow.ShallowLeCun`,
+  :class:`~ntklab.networks.shallow.ShallowNTK` and :class:`~ntklab.networks.mlp.MLP` (any
+  module with a ``structured_ntk(x1, x2)`` method), the closed form in which each layer
+  contributes the elementwise product of two N1 x N2 Gram matrices (of layer inputs and of
+  backpropagated derivatives); no per-parameter Jacobian;
 * ``"auto"``: ``"structured"`` where available, else ``"jacobian"``.
 
 Work is tiled over inputs (``batch_size`` points of ``x1`` and of ``x2`` at a time), so memory
