@@ -26,9 +26,9 @@ def tutorial_ntk(model, x1, x2):
         return functional_call(model, p, (x.unsqueeze(0),)).reshape(1)
 
     jac1 = vmap(jacrev(fnet_single), (None, 0))(params, x1)
-    jac1 = [j.flatten(2) for j in jac1.values()]
+    jac1 = [j.reshape(j.shape[0], j.shape[1], -1) for j in jac1.values()]
     jac2 = vmap(jacrev(fnet_single), (None, 0))(params, x2)
-    jac2 = [j.flatten(2) for j in jac2.values()]
+    jac2 = [j.reshape(j.shape[0], j.shape[1], -1) for j in jac2.values()]
     result = torch.stack(
         [torch.einsum("Naf,Mbf->NMab", j1, j2) for j1, j2 in zip(jac1, jac2, strict=True)]
     )
