@@ -335,6 +335,10 @@ def _tiled(x1, x2, same, batch_size, compute, n_out):
         i0, i1, j0, j1, diag = job
         res = compute(x1[i0:i1], x2[j0:j1], diag)
         for out, r in zip(outs, res, strict=True):
+            if diag:
+                # vectorized transcendental functions may round an entry differently from its
+                # mirror image (SIMD body versus scalar tail): average to be exactly symmetric
+                r = (r + r.T) / 2
             out[i0:i1, j0:j1] = r
             if same and not diag:
                 out[j0:j1, i0:i1] = r.T
