@@ -35,7 +35,7 @@ __all__ = ["METHODS", "jacobian", "ntk", "ntk_by_parameter"]
 METHODS = ("auto", "jacobian", "ntk_vp", "structured")
 
 # "auto" tiles the Jacobian path so one tile's Jacobian holds at most this many numbers
-_AUTO_JACOBIAN_ENTRIES = 2**25
+_AUTO_JACOBIAN_ENTRIES = 2**27  # 1 GiB of float64
 
 
 def _model_input_width(model: nn.Module) -> int | None:
