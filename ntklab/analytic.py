@@ -93,7 +93,7 @@ _GH_ENTRIES = 2**22  # pair x node x node evaluations per Gauss-Hermite chunk
 
 @dataclass(frozen=True)
 class MLPKernels:
-    """Infinite-width kernels of :class:`ntklab.networks.MLP`: ``nngp`` (Sigma), ``ntk`` (Theta)."""
+    """Infinite-width kernels of :class:`ntklab.networks.mlp.MLP`: ``nngp``, ``ntk``."""
 
     nngp: torch.Tensor
     ntk: torch.Tensor
@@ -335,6 +335,10 @@ def _tiled(x1, x2, same, batch_size, compute, n_out):
         i0, i1, j0, j1, diag = job
         res = compute(x1[i0:i1], x2[j0:j1], diag)
         for out, r in zip(outs, res, strict=True):
+            if diag:
+                # vectorized transcendental functions may round an entry differently from its
+                # mirror image (SIMD body versus scalar tail): average to be exactly symmetric
+                r = (r + r.T) / 2
             out[i0:i1, j0:j1] = r
             if same and not diag:
                 out[j0:j1, i0:i1] = r.T
@@ -369,7 +373,7 @@ def mlp_kernels(
     derivative: Any = None,
     quadrature_order: int = 96,
 ) -> MLPKernels:
-    """Infinite-width NNGP and NTK of :class:`ntklab.networks.MLP` (neural-tangents' conventions).
+    """Infinite-width NNGP and NTK of :class:`ntklab.networks.mlp.MLP` (neural-tangents' rules).
 
     The kernels of ``stax.serial(Dense(n, W_std, b_std), act, ..., Dense(1, W_std, b_std))``
     with ``depth`` activations (``depth`` hidden layers), NTK parameterization:
@@ -442,8 +446,9 @@ def k_lecun(
 ) -> torch.Tensor:
     """``K^LC(x, z) = E[sigma(u.x) sigma(u.z)]``, ``u ~ N(0, I/d)`` (Theorem 11.16).
 
-    The limit of ``hat Theta / n`` for :class:`ntklab.networks.ShallowLeCun` (Gaussian D).  For
-    ReLU (Example 11.17): ``|x| |z| (sin t + (pi - t) cos t) / (2 pi d)``, ``t`` the angle.
+    The limit of ``hat Theta / n`` for :class:`ntklab.networks.shallow.ShallowLeCun`
+    (Gaussian D).  For ReLU (Example 11.17):
+    ``|x| |z| (sin t + (pi - t) cos t) / (2 pi d)``, ``t`` the angle.
     ``x`` (N1, d), ``z`` (N2, d) or ``None``; returns (N1, N2).
     """
     act = _check_activation(activation)
@@ -458,7 +463,7 @@ def k_ntk(
     """``K^NTK(x, z) = (1 + x.z/d) E[sigma'(u.x) sigma'(u.z)] + E[sigma(u.x) sigma(u.z)] + 1``.
 
     Theorem 11.30, ``u ~ N(0, I/d)``: the limit of the tangent kernel of
-    :class:`ntklab.networks.ShallowNTK`.  For ReLU (Example 11.31)
+    :class:`ntklab.networks.shallow.ShallowNTK`.  For ReLU (Example 11.31)
     ``E[sigma' sigma'] = (pi - t) / (2 pi)``.  The derivative of ReLU at 0 is taken as 0 (as in
     autograd, so the network's kernel agrees), which decides the value at a zero input, where
     the kernel has no limit.  ``x`` (N1, d), ``z`` (N2, d) or ``None``; returns (N1, N2).

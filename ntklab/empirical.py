@@ -8,10 +8,11 @@ For a model ``f(x; w)`` with parameters ``w`` the empirical tangent kernel is
   over parameters and contracted with one matrix product;
 * ``"ntk_vp"``: NTK-vector products, ``J(x1) (J(x2)^T e)`` by a ``vjp`` followed by a ``jvp``,
   for a block of basis vectors ``e`` at a time; never forms ``J(x1)``;
-* ``"structured"``: for :class:`~ntklab.networks.ShallowLeCun`, :class:`~ntklab.networks.ShallowNTK`
-  and :class:`~ntklab.networks.MLP` (any module with a ``structured_ntk(x1, x2)`` method), the
-  closed form in which each layer contributes the elementwise product of two N1 x N2 Gram
-  matrices (of layer inputs and of backpropagated derivatives); no per-parameter Jacobian;
+* ``"structured"``: for :class:`~ntklab.networks.shallow.ShallowLeCun`,
+  :class:`~ntklab.networks.shallow.ShallowNTK` and :class:`~ntklab.networks.mlp.MLP` (any
+  module with a ``structured_ntk(x1, x2)`` method), the closed form in which each layer
+  contributes the elementwise product of two N1 x N2 Gram matrices (of layer inputs and of
+  backpropagated derivatives); no per-parameter Jacobian;
 * ``"auto"``: ``"structured"`` where available, else ``"jacobian"``.
 
 Work is tiled over inputs (``batch_size`` points of ``x1`` and of ``x2`` at a time), so memory
@@ -29,12 +30,12 @@ from torch.func import functional_call, jacrev, vjp, vmap
 from ._activations import quiet_jvp as jvp
 from .validation import check_choice, check_matrix, check_positive_int
 
-__all__ = ["METHODS", "ntk", "ntk_by_parameter"]
+__all__ = ["METHODS", "jacobian", "ntk", "ntk_by_parameter"]
 
 METHODS = ("auto", "jacobian", "ntk_vp", "structured")
 
 # "auto" tiles the Jacobian path so one tile's Jacobian holds at most this many numbers
-_AUTO_JACOBIAN_ENTRIES = 2**25
+_AUTO_JACOBIAN_ENTRIES = 2**27  # 1 GiB of float64
 
 
 def _model_input_width(model: nn.Module) -> int | None:
@@ -213,3 +214,17 @@ def ntk_by_parameter(model: nn.Module, x1: Any, x2: Any = None) -> dict[str, tor
         k: (j1[k].reshape(x1.shape[0], -1) @ j2[k].reshape(x2.shape[0], -1).T).detach()
         for k in params
     }
+
+
+def jacobian(model: nn.Module, x: Any) -> torch.Tensor:
+    """The Jacobian ``J`` (N, P) of a scalar-output model's outputs with respect to all its
+    trainable parameters (flattened in ``named_parameters`` order), by ``torch.func``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    params = _params(model)
+    ref = next(iter(params.values()))
+    x = check_matrix(x, "x", cols=_model_input_width(model), dtype=ref.dtype, device=ref.device)
+    jac = _jacobian(model, params, x)
+    if jac.shape[1] != 1:
+        raise ValueError(f"model must have one output per point, got {jac.shape[1]}")
+    return jac[:, 0, :].detach()
