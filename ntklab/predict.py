@@ -53,10 +53,10 @@ from .validation import (
 __all__ = [
     "Gaussian",
     "course_time",
-    "train_ensemble",
     "gp_inference",
     "gradient_descent_mse",
     "gradient_descent_mse_ensemble",
+    "train_ensemble",
 ]
 
 

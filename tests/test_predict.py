@@ -21,6 +21,7 @@ from ntklab.predict import (
     gp_inference,
     gradient_descent_mse,
     gradient_descent_mse_ensemble,
+    train_ensemble,
 )
 
 Kernel = namedtuple("Kernel", "nngp ntk")
@@ -364,3 +365,48 @@ def test_bad_input_ensemble():
         ens(1.0, xt, "ntk", True).quantile(1.5)
     with pytest.raises(ValueError, match="t_course"):
         course_time(-1.0, 3)
+
+
+# ----------------------------------------------------------------------------------------------
+# train_ensemble
+
+
+@pytest.mark.parametrize("loss", ["sum", "half_mean"])
+def test_train_ensemble_matches_one_model_at_a_time(loss):
+    from ntklab.networks import ShallowLeCun
+
+    x = torch.linspace(-1, 1, 5, dtype=torch.float64)[:, None]
+    y = torch.sin(3 * x[:, 0])
+    models = [ShallowLeCun(1, 16, activation="tanh", seed=s) for s in range(3)]
+    copies = [ShallowLeCun(1, 16, activation="tanh", seed=s) for s in range(3)]
+    out = train_ensemble(models, x, y, steps=25, step_size=0.05, loss=loss)
+    scale = 1.0 if loss == "sum" else 1 / (2 * 5)
+    for model, ref in zip(models, copies, strict=True):
+        for _ in range(25):
+            value = scale * ((ref(x) - y) ** 2).sum()
+            grads = torch.autograd.grad(value, list(ref.parameters()))
+            with torch.no_grad():
+                for p, g in zip(ref.parameters(), grads, strict=True):
+                    p -= 0.05 * g
+        for p, q in zip(model.parameters(), ref.parameters(), strict=True):
+            torch.testing.assert_close(p, q)
+    torch.testing.assert_close(out, torch.stack([m(x).detach() for m in copies]))
+
+
+def test_train_ensemble_bad_input():
+    from ntklab.networks import ShallowLeCun
+
+    x = torch.zeros(4, 2, dtype=torch.float64)
+    nets = [ShallowLeCun(2, 4, seed=0)]
+    with pytest.raises(TypeError, match="models"):
+        train_ensemble(["net"], x, torch.zeros(4), steps=1, step_size=0.1)
+    with pytest.raises(ValueError, match="same length"):
+        train_ensemble(nets, x, torch.zeros(3), steps=1, step_size=0.1)
+    with pytest.raises(ValueError, match="step_size"):
+        train_ensemble(nets, x, torch.zeros(4), steps=1, step_size=-1.0)
+    with pytest.raises(ValueError, match="loss"):
+        train_ensemble(nets, x, torch.zeros(4), steps=1, step_size=0.1, loss="mse")
+    with pytest.raises(ValueError, match="same parameter"):
+        train_ensemble(
+            [nets[0], ShallowLeCun(2, 5, seed=1)], x, torch.zeros(4), steps=1, step_size=0.1
+        )
