@@ -4,7 +4,6 @@ from .du import DuNetwork  # Du et al. (2019), chapter 4
 from .linearize import LinearizedModel, linearize
 from .mlp import MLP
 from .shallow import ShallowLeCun, ShallowNTK
-from .train import gradient_descent
 from .two_layer_relu import TwoLayerReLU, symmetric_xavier_init
 
 __all__ = [
@@ -14,7 +13,6 @@ __all__ = [
     "ShallowLeCun",
     "ShallowNTK",
     "TwoLayerReLU",
-    "gradient_descent",
     "linearize",
     "symmetric_xavier_init",
 ]
