@@ -5,7 +5,7 @@ from .linearize import LinearizedModel, linearize
 from .mlp import MLP
 from .shallow import ShallowLeCun, ShallowNTK
 from .train import gradient_descent
-from .two_layer_relu import TwoLayerReLU, symmetric_xavier_init
+from .two_layer_relu import TwoLayerReLU, independent_init, symmetric_xavier_init
 
 __all__ = [
     "MLP",
@@ -15,6 +15,7 @@ __all__ = [
     "ShallowNTK",
     "TwoLayerReLU",
     "gradient_descent",
+    "independent_init",
     "linearize",
     "symmetric_xavier_init",
 ]
