@@ -5,7 +5,7 @@ signs ``a_r`` drawn uniformly from ``{-1, +1}`` and kept fixed (a buffer, not a 
 its tangent kernel is ``Theta_hat(x, x') = x.x' n^{-1} sum_r 1{w_r.x >= 0} 1{w_r.x' >= 0}``, which
 tends to ``H^infinity`` as the width ``n`` grows.
 
-It is :class:`ntklab.networks.TwoLayerReLU` with the independent initialization
+It is :class:`ntklab.networks.two_layer_relu.TwoLayerReLU` with the independent initialization
 (``init="independent"``: any width, all rows and signs independent) and a forward pass without
 input checks, so that ``torch.func`` transforms (``vmap`` over examples) can run it.
 """
@@ -26,9 +26,10 @@ __all__ = ["DuNetwork"]
 class DuNetwork(TwoLayerReLU):
     """Du et al.'s two-layer ReLU net, input dimension ``d``, width ``n``; first layer trained.
 
-    The trained weights are the parameter ``w`` of :class:`TwoLayerReLU` (shape (n, d)), the
-    signs its buffer ``c``; ``W`` and ``a`` are the names of the paper and refer to the same
-    tensors.  ``preactivations(x)`` returns ``x W^T`` (shape (N, n)), which
+    The trained weights are the parameter ``w`` (shape (n, d)) of
+    :class:`ntklab.networks.two_layer_relu.TwoLayerReLU`, the signs its buffer ``c``; ``W``
+    and ``a`` are the names of the paper and refer to the same tensors.
+    ``preactivations(x)`` returns ``x W^T`` (shape (N, n)), which
     :func:`ntklab.dynamics.gradient_descent` uses to count activation-pattern changes.
     """
 

@@ -10,7 +10,7 @@ with hidden weights ``w`` of shape ``(n, d)`` (trained) and output signs ``c`` o
 ``f(x; w(0), c) = 0`` for every ``x`` (Lemma 2 of chapter 1).  The lecture notes call the width
 ``m``; the course calls it ``n``.  ``init="independent"`` draws all ``n`` rows and signs
 independently instead (:func:`independent_init`), the initialization of Du et al. (2019) that
-:class:`ntklab.networks.DuNetwork` uses.
+:class:`ntklab.networks.du.DuNetwork` uses.
 """
 
 from __future__ import annotations
