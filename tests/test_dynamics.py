@@ -158,38 +158,38 @@ def test_natural_gradient_rate_on_linear_model():
 def test_divergence_error_names_step():
     net, (X, y) = _net(), _data()
     lam = torch.linalg.eigvalsh(D.tangent_kernel(net, X))[-1].item()
-    with pytest.raises(ValueError, match="step size h"):
+    with pytest.raises(ValueError, match=r"^step size h = "):
         D.gradient_descent(net, X, y, 3.0 / lam, 5)
     with (
-        pytest.warns(RuntimeWarning, match="stability limit"),
-        pytest.raises(D.DivergenceError, match="step size h"),
+        pytest.warns(RuntimeWarning, match=r"^step size h = .* stability limit"),
+        pytest.raises(D.DivergenceError, match=r"^gradient descent diverged .* step size h = "),
     ):
         D.gradient_descent(net, X, y, 50.0 / lam, 200, check_step="warn")
 
 
 def test_bad_input():
     net, (X, y) = _net(), _data()
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match=r"^X and y must have the same length"):
         D.gradient_descent(net, X, y[:-1], 0.01, 3)
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ValueError, match=r"^steps must"):
         D.gradient_descent(net, X, y, 0.01, 0)
-    with pytest.raises(ValueError, match="X of shape"):
+    with pytest.raises(ValueError, match=r"^X of shape"):
         D.gradient_descent(net, X[:, :2], y, 0.01, 3)
-    with pytest.raises(ValueError, match="scalar output"):
+    with pytest.raises(ValueError, match=r"^model must have a scalar output"):
         D.gradient_descent(torch.nn.Linear(3, 2).double(), X, y, 0.01, 3)
-    with pytest.raises(TypeError, match="model"):
+    with pytest.raises(TypeError, match=r"^model must be a torch\.nn\.Module"):
         D.gradient_descent("net", X, y, 0.01, 3)
-    with pytest.raises(ValueError, match="h"):
+    with pytest.raises(ValueError, match=r"^h must"):
         D.gradient_descent(net, X, y, -1.0, 3)
-    with pytest.raises(ValueError, match="loss"):
+    with pytest.raises(ValueError, match=r"^loss must be one of"):
         D.gradient_descent(net, X, y, 0.01, 3, loss="l1")
-    with pytest.raises(ValueError, match="kernel_steps"):
+    with pytest.raises(ValueError, match=r"^kernel_steps must"):
         D.gradient_descent(net, X, y, 0.01, 3, kernel_steps=[5])
-    with pytest.raises(ValueError, match="eta"):
+    with pytest.raises(ValueError, match=r"^eta must"):
         D.natural_gradient_descent(net, X, y, 2.5, 3)
-    with pytest.raises(ValueError, match="ks"):
+    with pytest.raises(ValueError, match=r"^ks must"):
         D.LinearDynamics(torch.eye(2), [0.0, 0.0], [1.0, 1.0]).gradient_descent(0.1, [-1])
-    with pytest.raises(ValueError, match="u0"):
+    with pytest.raises(ValueError, match=r"^u0 must have 2 entries"):
         D.LinearDynamics(torch.eye(2), [0.0], [1.0, 1.0])
 
 

@@ -4,7 +4,7 @@ from .du import DuNetwork  # Du et al. (2019), chapter 4
 from .linearize import LinearizedModel, linearize
 from .mlp import MLP
 from .shallow import ShallowLeCun, ShallowNTK
-from .two_layer_relu import TwoLayerReLU, symmetric_xavier_init
+from .two_layer_relu import TwoLayerReLU, independent_init, symmetric_xavier_init
 
 __all__ = [
     "MLP",
@@ -13,6 +13,7 @@ __all__ = [
     "ShallowLeCun",
     "ShallowNTK",
     "TwoLayerReLU",
+    "independent_init",
     "linearize",
     "symmetric_xavier_init",
 ]

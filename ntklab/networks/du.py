@@ -4,6 +4,10 @@
 signs ``a_r`` drawn uniformly from ``{-1, +1}`` and kept fixed (a buffer, not a parameter), so
 its tangent kernel is ``Theta_hat(x, x') = x.x' n^{-1} sum_r 1{w_r.x >= 0} 1{w_r.x' >= 0}``, which
 tends to ``H^infinity`` as the width ``n`` grows.
+
+It is :class:`ntklab.networks.two_layer_relu.TwoLayerReLU` with the independent initialization
+(``init="independent"``: any width, all rows and signs independent) and a forward pass without
+input checks, so that ``torch.func`` transforms (``vmap`` over examples) can run it.
 """
 
 from __future__ import annotations
@@ -13,17 +17,20 @@ from typing import Any
 
 import torch
 
-from ..validation import DEFAULT_DTYPE, check_positive_int, make_generator, resolve_device
+from ..validation import DEFAULT_DTYPE
+from .two_layer_relu import TwoLayerReLU
 
 __all__ = ["DuNetwork"]
 
 
-class DuNetwork(torch.nn.Module):
+class DuNetwork(TwoLayerReLU):
     """Du et al.'s two-layer ReLU net, input dimension ``d``, width ``n``; first layer trained.
 
+    The trained weights are the parameter ``w`` (shape (n, d)) of
+    :class:`ntklab.networks.two_layer_relu.TwoLayerReLU`, the signs its buffer ``c``; ``W``
+    and ``a`` are the names of the paper and refer to the same tensors.
     ``preactivations(x)`` returns ``x W^T`` (shape (N, n)), which
-    :func:`ntklab.dynamics.gradient_descent`
-    uses to count activation-pattern changes.
+    :func:`ntklab.dynamics.gradient_descent` uses to count activation-pattern changes.
     """
 
     def __init__(
@@ -35,18 +42,19 @@ class DuNetwork(torch.nn.Module):
         dtype: torch.dtype = DEFAULT_DTYPE,
         device: Any = None,
     ):
-        super().__init__()
-        d = check_positive_int(d, "d")
-        n = check_positive_int(n, "n")
-        device = resolve_device(device)
-        gen = make_generator(seed, None, device)
-        self.W = torch.nn.Parameter(torch.randn(n, d, generator=gen, dtype=dtype, device=device))
-        a = torch.randint(0, 2, (n,), generator=gen, device=device).to(dtype) * 2 - 1
-        self.register_buffer("a", a)
-        self.d, self.n = d, n
+        super().__init__(d, n, init="independent", seed=seed, dtype=dtype, device=device)
+        self._sqrt_n = math.sqrt(self.n)
 
-    def preactivations(self, x: torch.Tensor) -> torch.Tensor:
-        return x @ self.W.T
+    @property
+    def W(self) -> torch.nn.Parameter:
+        """The hidden weights ``w_r`` as rows, shape (n, d) (the parameter ``w``)."""
+        return self.w
+
+    @property
+    def a(self) -> torch.Tensor:
+        """The fixed output signs, shape (n,) (the buffer ``c``)."""
+        return self.c
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.preactivations(x)) @ self.a / math.sqrt(self.n)
+        """``f(x; W)`` for ``x`` of shape (N, d); no input checks (``vmap``-safe)."""
+        return self._evaluate(x)
