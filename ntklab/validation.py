@@ -118,8 +118,21 @@ def resolve_device(device: Any = None) -> torch.device:
     raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
 
 
+def _inside_torch_func(x: torch.Tensor) -> bool:
+    """True for the wrapped tensors that ``torch.func`` transforms (vmap, grad, jvp) pass in."""
+    is_wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+    return bool(is_wrapped(x)) if is_wrapped is not None else False
+
+
 def check_finite_tensor(x: torch.Tensor, name: str) -> torch.Tensor:
-    """Raise ``ValueError`` if ``x`` holds NaN or infinite entries; return ``x``."""
+    """Raise ``ValueError`` if ``x`` holds NaN or infinite entries; return ``x``.
+
+    Inside a ``torch.func`` transform the check is skipped: it is data-dependent control flow,
+    which ``vmap`` cannot trace, and the inputs were already checked outside the transform by
+    the function that called it (e.g. :func:`ntklab.empirical.ntk`).
+    """
+    if _inside_torch_func(x):
+        return x
     if (x.is_floating_point() or x.is_complex()) and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or infinite entries")
     return x

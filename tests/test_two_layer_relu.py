@@ -79,3 +79,19 @@ def test_bad_arguments():
         net(torch.tensor([[float("nan"), 1.0]]))
     with pytest.raises(TypeError, match=r"^batch\b"):
         symmetric_xavier_init(2, 4, batch=3)
+
+
+def test_empirical_ntk_of_two_layer_relu_matches_autograd_jacobian():
+    # the course's own network must work with the torch.func paths of ntklab.empirical
+    from ntklab import empirical
+
+    net = TwoLayerReLU(3, 10, seed=1)
+    x = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+
+    def outputs(w):
+        return torch.func.functional_call(net, {"w": w}, (x,))
+
+    J = torch.autograd.functional.jacobian(outputs, net.w.detach()).reshape(4, -1)
+    for method in ("jacobian", "ntk_vp"):
+        K = empirical.ntk(net, x, method=method)
+        assert torch.allclose(K, J @ J.T, atol=1e-12), method

@@ -92,3 +92,16 @@ def test_resolve_device():
     assert v.resolve_device(None) == torch.device("cpu")
     with pytest.raises(TypeError, match="device"):
         v.resolve_device(3)
+
+
+def test_finite_check_works_inside_torch_func_transforms():
+    # a module that validates its input in forward must still be usable under vmap/jacrev,
+    # as the empirical tangent kernel does; the check itself runs outside the transform
+    def f(x):
+        return v.as_tensor(x, "x").sum() ** 2
+
+    x = torch.ones(4, 3, dtype=torch.float64)
+    assert torch.equal(torch.func.vmap(f)(x), torch.full((4,), 9.0, dtype=torch.float64))
+    assert torch.equal(torch.func.jacrev(f)(x[0]), torch.full((3,), 6.0, dtype=torch.float64))
+    with pytest.raises(ValueError, match="x contains NaN"):
+        f(torch.tensor([1.0, float("nan")]))
