@@ -292,44 +292,76 @@ def test_activation_gammas_and_smooth_ntk():
 
 
 # ---------------------------------------------------------------------------- bad input
-def test_bad_input():
-    with pytest.raises(ValueError, match="p"):
-        num_harmonics(1, 2)
-    with pytest.raises(TypeError, match="p"):
-        num_harmonics(2.5, 2)
-    with pytest.raises(ValueError, match="k"):
-        num_harmonics(3, -1)
-    with pytest.raises(ValueError, match="kmax"):
-        mercer_eigenvalues(analytic.kappa, 3, -1)
-    with pytest.raises(ValueError, match="p"):
-        mercer_eigenvalues(analytic.kappa, 1, 4)
-    with pytest.raises(TypeError, match="kernel"):
-        mercer_eigenvalues(3.0, 3, 4)
-    with pytest.raises(ValueError, match="kernel"):
-        mercer_eigenvalues(lambda t: 1 / (1 - t), 3, 4)  # infinite at t = 1
-    with pytest.raises(ValueError, match="kernel"):
-        mercer_eigenvalues(torch.sqrt, 3, 4)  # NaN for t < 0
-    with pytest.raises(ValueError, match="kernel"):
-        mercer_eigenvalues(lambda t: t.sum(), 3, 4)  # not elementwise
-    with pytest.raises(ValueError, match="breakpoints"):
-        mercer_eigenvalues(torch.abs, 3, 4, breakpoints=[1.5])
-    with pytest.raises(ValueError, match="t"):
-        gegenbauer(2, 3, torch.tensor([1.5]))
-    with pytest.raises(ValueError, match="x"):
-        project_onto_degree(torch.ones_like, 3, 1, torch.ones(2, 3))  # not on the sphere
-    with pytest.raises(ValueError, match="x"):
-        harmonic_basis(3, 1, seed=0)(2 * sample_sphere(4, 3, seed=0))
-    with pytest.raises(ValueError, match="p = 3"):
-        harmonic_basis(3, 1, seed=0)(sample_sphere(4, 4, seed=0))
-    with pytest.raises(ValueError, match="f"):
-        degree_energies(lambda x: x, 3, 2)  # returns (M, p), not (M,)
-    with pytest.raises(TypeError, match="f"):
-        degree_energies("f", 3, 2)
-    with pytest.raises(ValueError, match="degree"):
-        sphere_quadrature(6, 200)
-    with pytest.raises(ValueError, match="energies"):
-        rkhs_norm([-1.0, 1.0], [1.0, 1.0])
-    with pytest.raises(ValueError, match="gammas"):
-        spherical.lipschitz_bound_smooth([0.0, 1.0, 1.0])
-    with pytest.raises(TypeError, match="derivatives"):
-        spherical.activation_gammas(np.exp)
+BAD_INPUT = [
+    # (call, error type, message anchored at the argument's name)
+    (lambda: num_harmonics(1, 2), ValueError, r"^p must be an integer >= 2"),
+    (lambda: num_harmonics(2.5, 2), TypeError, r"^p must be an integer"),
+    (lambda: num_harmonics(3, -1), ValueError, r"^k must be an integer >= 0"),
+    (lambda: sample_sphere(3, 1), ValueError, r"^p must be an integer >= 2"),
+    (lambda: harmonic_basis(1, 2), ValueError, r"^p must be an integer >= 2"),
+    (lambda: gegenbauer(-1, 3, 0.5), ValueError, r"^k must be an integer >= 0"),
+    (lambda: mercer_sum([1.0], 1, 0.5), ValueError, r"^p must be an integer >= 2"),
+    (lambda: mercer_eigenvalues(analytic.kappa, 3, -1), ValueError, r"^kmax must be"),
+    (lambda: mercer_eigenvalues(analytic.kappa, 1, 4), ValueError, r"^p must be"),
+    (lambda: mercer_eigenvalues(3.0, 3, 4), TypeError, r"^kernel must be callable"),
+    # infinite at t = 1
+    (
+        lambda: mercer_eigenvalues(lambda t: 1 / (1 - t), 3, 4),
+        ValueError,
+        r"^kernel must be finite",
+    ),
+    # NaN for t < 0
+    (lambda: mercer_eigenvalues(torch.sqrt, 3, 4), ValueError, r"^kernel must be finite"),
+    # not elementwise
+    (
+        lambda: mercer_eigenvalues(lambda t: t.sum(), 3, 4),
+        ValueError,
+        r"^kernel must act elementwise",
+    ),
+    (
+        lambda: mercer_eigenvalues(torch.abs, 3, 4, breakpoints=[1.5]),
+        ValueError,
+        r"^breakpoints must be cosines",
+    ),
+    (lambda: gegenbauer(2, 3, torch.tensor([1.5])), ValueError, r"^t must lie in \[-1, 1\]"),
+    # points not on the sphere
+    (
+        lambda: project_onto_degree(torch.ones_like, 3, 1, torch.ones(2, 3)),
+        ValueError,
+        r"^x must hold points of the unit sphere",
+    ),
+    (
+        lambda: project_onto_degree(torch.ones_like, 3, -1, sample_sphere(2, 3, seed=0)),
+        ValueError,
+        r"^k must be an integer >= 0",
+    ),
+    (
+        lambda: harmonic_basis(3, 1, seed=0)(2 * sample_sphere(4, 3, seed=0)),
+        ValueError,
+        r"^x must hold points of the unit sphere",
+    ),
+    (
+        lambda: harmonic_basis(3, 1, seed=0)(sample_sphere(4, 4, seed=0)),
+        ValueError,
+        r"^x must have p = 3 columns",
+    ),
+    # returns (M, p), not (M,)
+    (lambda: degree_energies(lambda x: x, 3, 2), ValueError, r"^f must map \(M, p\) points"),
+    (lambda: degree_energies("f", 3, 2), TypeError, r"^f must be callable or a tensor"),
+    (lambda: zonal_energies(2.0, 3, 4), TypeError, r"^g must be callable"),
+    (lambda: sphere_quadrature(6, 200), ValueError, r"^sphere_quadrature\(p=6, degree=200\)"),
+    (lambda: rkhs_norm([-1.0, 1.0], [1.0, 1.0]), ValueError, r"^energies must be >= 0"),
+    (lambda: rkhs_norm([1.0, 1.0], [-1.0, 1.0]), ValueError, r"^mu must be >= 0"),
+    (
+        lambda: spherical.lipschitz_bound_smooth([0.0, 1.0, 1.0]),
+        ValueError,
+        r"^gammas must be \(gamma_0 > 0",
+    ),
+    (lambda: spherical.activation_gammas(np.exp), TypeError, r"^derivatives must be a sequence"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "pattern"), BAD_INPUT)
+def test_bad_input(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()
