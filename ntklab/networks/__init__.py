@@ -1,4 +1,4 @@
-"""The network families of the course, as ``torch.nn.Module``s with their initializations."""
+"""The network families of the course: ``torch.nn.Module`` subclasses with their initializations."""
 
 from .du import DuNetwork  # Du et al. (2019), chapter 4
 from .linearize import LinearizedModel, linearize
