@@ -309,5 +309,5 @@ def test_kernels_are_invariant_under_rotations(x, seed, act):
     ],
 )
 def test_bad_input_is_named(call, match, error):
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=rf"^{match}\b"):
         call()

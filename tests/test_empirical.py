@@ -123,11 +123,11 @@ def test_structured_path_needs_a_structured_network():
 def test_bad_input_is_named(kwargs, match, error):
     args = {"model": MLP(3, 5, 1, seed=0), "x1": torch.zeros(2, 3), "x2": None}
     args.update(kwargs)
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=rf"^{match}\b"):
         empirical.ntk(args.pop("model"), args.pop("x1"), args.pop("x2"), **args)
 
 
 def test_input_width_of_a_plain_torch_model_is_checked():
     net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)).double()
-    with pytest.raises(ValueError, match="x1"):
+    with pytest.raises(ValueError, match=r"^x1\b"):
         empirical.ntk(net, torch.zeros(2, 5))

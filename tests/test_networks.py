@@ -126,5 +126,5 @@ def test_linearized_model_trains_with_autograd():
     ],
 )
 def test_bad_arguments_are_named(factory, match, error):
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=rf"^{match}\b"):
         factory()
