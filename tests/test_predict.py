@@ -371,7 +371,7 @@ def test_bad_input_ensemble():
 # train_ensemble
 
 
-@pytest.mark.parametrize("loss", ["sum", "half_mean"])
+@pytest.mark.parametrize("loss", ["sum", "half_sum", "mean", "half_mean"])
 def test_train_ensemble_matches_one_model_at_a_time(loss):
     from ntklab.networks import ShallowLeCun
 
@@ -380,7 +380,7 @@ def test_train_ensemble_matches_one_model_at_a_time(loss):
     models = [ShallowLeCun(1, 16, activation="tanh", seed=s) for s in range(3)]
     copies = [ShallowLeCun(1, 16, activation="tanh", seed=s) for s in range(3)]
     out = train_ensemble(models, x, y, steps=25, step_size=0.05, loss=loss)
-    scale = 1.0 if loss == "sum" else 1 / (2 * 5)
+    scale = {"sum": 1.0, "half_sum": 0.5, "mean": 1 / 5, "half_mean": 1 / (2 * 5)}[loss]
     for model, ref in zip(models, copies, strict=True):
         for _ in range(25):
             value = scale * ((ref(x) - y) ** 2).sum()
