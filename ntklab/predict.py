@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
+from .dynamics import LOSS_SCALES
 from .linalg import SymmetricEigen, psd_solve, symmetric_part
 from .validation import (
     as_tensor,
@@ -582,9 +583,10 @@ def train_ensemble(
         Scalar-output networks with identical parameter shapes.
     x_train : (m, d) tensor;  y_train : (m,) tensor
     steps : int >= 0;  step_size : float > 0
-    loss : ``"sum"`` (the course's ``sum_i (f_i - y_i)^2`` with step ``h = step_size``) or
-        ``"half_mean"`` (neural-tangents' ``||f - y||^2 / (2 m)`` with ``learning_rate =
-        step_size``).
+    loss : a key of ``ntklab.dynamics.LOSS_SCALES``, the same normalizations as
+        ``ntklab.dynamics.gradient_descent``: ``"sum"`` (the course's ``sum_i (f_i - y_i)^2``
+        with step ``h = step_size``), ``"half_sum"``, ``"mean"`` or ``"half_mean"``
+        (neural-tangents' ``||f - y||^2 / (2 m)`` with ``learning_rate = step_size``).
     x_eval : (N, d) tensor or None
         Where to return the trained functions (default: ``x_train``).
 
@@ -597,7 +599,7 @@ def train_ensemble(
         raise TypeError("models must be a non-empty sequence of torch.nn.Module")
     steps = check_positive_int(steps, "steps", minimum=0)
     h = check_positive(step_size, "step_size")
-    loss = check_choice(loss, "loss", ("sum", "half_mean"))
+    loss = check_choice(loss, "loss", tuple(LOSS_SCALES))
     first = next(models[0].parameters())
     X = check_matrix(x_train, "x_train").to(dtype=first.dtype, device=first.device)
     y = as_tensor(y_train, "y_train", ndim=1).to(dtype=first.dtype, device=first.device)
@@ -614,7 +616,7 @@ def train_ensemble(
     params, buffers = stack_module_state(models)
     params = {k: p.detach().clone() for k, p in params.items()}
     base = models[0]
-    scale = 1.0 if loss == "sum" else 0.5 / X.shape[0]
+    scale = LOSS_SCALES[loss](X.shape[0])
 
     def objective(p, b):
         r = functional_call(base, (p, b), (X,)) - y
