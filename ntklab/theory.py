@@ -250,6 +250,33 @@ def _single(model):
     return f
 
 
+def _projected_ascent(objective, start, project, best, step, steps):
+    """Normalized projected gradient ascent on ``objective`` (a squared quantity).
+
+    From ``start``, move ``step`` along the normalized gradient, map the candidate back with
+    ``project`` (which may return ``None`` to reject it), keep it if ``sqrt(objective)`` beats
+    ``best`` and halve the step otherwise.  Every accepted value is attained at a point of the
+    feasible set, so the result stays a lower bound of the supremum.  Returns
+    ``(best, point)``.
+    """
+    point = start
+    for _ in range(steps):
+        gvec = grad(objective)(point)
+        gn = float(gvec.norm())
+        if gn == 0 or not math.isfinite(gn):
+            break
+        cand = project(point + step * gvec / gn)
+        if cand is None:
+            step /= 2
+            continue
+        val = math.sqrt(float(objective(cand)))
+        if math.isfinite(val) and val > best:
+            best, point = val, cand
+        else:
+            step /= 2
+    return best, point
+
+
 def estimate_gradient_bound(
     model: torch.nn.Module,
     X: Any,
@@ -294,19 +321,9 @@ def estimate_gradient_bound(
             g = grad(f)(flat, x)
             return (g * g).sum()
 
-        step = r / 4
-        w = best_w.clone()
-        for _ in range(ascent_steps):
-            gvec = grad(sqnorm)(w)
-            gn = float(gvec.norm())
-            if gn == 0 or not math.isfinite(gn):
-                break
-            cand = _project(w + step * gvec / gn, w0, r)
-            val = math.sqrt(float(sqnorm(cand)))
-            if val > best:
-                best, w = val, cand
-            else:
-                step /= 2
+        best, _ = _projected_ascent(
+            sqnorm, best_w.clone(), lambda c: _project(c, w0, r), best, r / 4, ascent_steps
+        )
     return Estimate(best, sampled, best, best_i, r, int(pts.shape[0]))
 
 
@@ -359,23 +376,14 @@ def estimate_gradient_lipschitz(
             dg = grad(f)(w, x) - grad(f)(v, x)
             return (dg * dg).sum() / ((w - v) ** 2).sum()
 
-        pair = torch.stack(best_pair)
-        step = r / 4
-        for _ in range(ascent_steps):
-            gvec = grad(ratio)(pair)
-            gn = float(gvec.norm())
-            if gn == 0 or not math.isfinite(gn):
-                break
-            cand = pair + step * gvec / gn
+        def project_pair(cand):
             cand = torch.stack([_project(cand[0], w0, r), _project(cand[1], w0, r)])
-            if float((cand[0] - cand[1]).norm()) == 0:
-                step /= 2
-                continue
-            val = math.sqrt(float(ratio(cand)))
-            if math.isfinite(val) and val > best:
-                best, pair = val, cand
-            else:
-                step /= 2
+            # a pair that collapsed to one point has no ratio: shorten the step instead
+            return None if float((cand[0] - cand[1]).norm()) == 0 else cand
+
+        best, _ = _projected_ascent(
+            ratio, torch.stack(best_pair), project_pair, best, r / 4, ascent_steps
+        )
     return Estimate(best, sampled, best, best_i, r, int(W.shape[0]))
 
 
