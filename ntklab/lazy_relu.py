@@ -167,6 +167,19 @@ def gradient_features(x: Any, w: Any, c: Any) -> torch.Tensor:
     return feats.squeeze(-3) if single else feats
 
 
+def _moved_network_args(x: Any, w: Any, w0: Any, c: Any):
+    """Validate the arguments shared by the remainder functions.
+
+    Returns ``(x, w, w0, c, single, n)``, where ``single`` says that one point was passed
+    and ``n`` is the width.
+    """
+    w0 = _weights(w0, "w0")
+    w = _weights(w, "w", like=w0)
+    c = _signs(c, w0)
+    x, single = _inputs(x, w0)
+    return x, w, w0, c, single, w0.shape[-2]
+
+
 def linearization(x: Any, w: Any, w0: Any, c: Any) -> torch.Tensor:
     """``F_lin(x; w) = grad_w F(x; w(0), c) . (w - w(0))`` (the notes' linear model).
 
@@ -175,11 +188,7 @@ def linearization(x: Any, w: Any, w0: Any, c: Any) -> torch.Tensor:
     and for any other initialization ``F - F_lin`` therefore contains it.  Shape ``(..., p)``
     (or ``(...)`` for one point), the leading dimensions of ``w``, ``w0`` and ``c`` broadcast.
     """
-    w0 = _weights(w0, "w0")
-    w = _weights(w, "w", like=w0)
-    c = _signs(c, w0)
-    x, single = _inputs(x, w0)
-    n = w0.shape[-2]
+    x, w, w0, c, single, n = _moved_network_args(x, w, w0, c)
     gate = _active(_pre(x, w0)) * c.unsqueeze(-2)
     out = (gate * _pre(x, w - w0)).sum(-1) / math.sqrt(n)
     return _out(out, single)
@@ -192,11 +201,7 @@ def remainder(x: Any, w: Any, w0: Any, c: Any) -> torch.Tensor:
     ``z = w . x`` and ``z0 = w(0) . x`` (two products with ``x``, no gradient features).
     Shape ``(..., p)`` (or ``(...)`` for one point).
     """
-    w0 = _weights(w0, "w0")
-    w = _weights(w, "w", like=w0)
-    c = _signs(c, w0)
-    x, single = _inputs(x, w0)
-    n = w0.shape[-2]
+    x, w, w0, c, single, n = _moved_network_args(x, w, w0, c)
     z0 = _pre(x, w0)
     z = _pre(x, w)
     terms = torch.relu(z) - _active(z0) * (z - z0)
@@ -213,11 +218,7 @@ def remainder_parts(x: Any, w: Any, w0: Any, c: Any) -> tuple[torch.Tensor, torc
     Their sum is ``[grad F(w) - grad F(w(0))] . w``, which equals ``F - F(w(0)) - F_lin``.
     Two tensors of shape ``(..., p)`` (or ``(...)`` for one point).
     """
-    w0 = _weights(w0, "w0")
-    w = _weights(w, "w", like=w0)
-    c = _signs(c, w0)
-    x, single = _inputs(x, w0)
-    n = w0.shape[-2]
+    x, w, w0, c, single, n = _moved_network_args(x, w, w0, c)
     z0 = _pre(x, w0)
     zu = _pre(x, w - w0)
     gate = (_active(z0 + zu) - _active(z0)) * c.unsqueeze(-2) / math.sqrt(n)
