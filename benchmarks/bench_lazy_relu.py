@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from ntklab import lazy_relu as lr
+from ntklab.course import lazy_relu as lr
 
 
 def _best(fn, repeat: int = 3) -> float:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from ntklab import data, stats
+from ntklab import data
+from ntklab.course import stats
 
 
 def test_uniform_sphere_on_sphere_and_reproducible(device):

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ntklab import regression as R
+from ntklab.course.examples import example_11_5_data
 from ntklab.linalg import _eigh_lstsq, _symmetrize_, psd_solve
 
 
@@ -392,17 +393,17 @@ def test_kernel_least_squares_bad_input():
 
 
 def test_example_data():
-    X, y = R.example_11_5_data(40, kind="ring", seed=0)
+    X, y = example_11_5_data(40, kind="ring", seed=0)
     r = X.norm(dim=1)
     assert bool((r[y > 0] <= 0.5).all())
     assert bool(((r[y < 0] >= 1) & (r[y < 0] <= 1.5)).all())
-    X, y = R.example_11_5_data(40, kind="blobs", seed=0)
+    X, y = example_11_5_data(40, kind="blobs", seed=0)
     assert X.shape == (40, 2)
     assert int((y > 0).sum()) == 20
     with pytest.raises(ValueError, match=r"^kind must be 'blobs' or 'ring'"):
-        R.example_11_5_data(10, kind="moons")
+        example_11_5_data(10, kind="moons")
     with pytest.raises(ValueError, match=r"^m must be even"):
-        R.example_11_5_data(11)
+        example_11_5_data(11)
 
 
 # ------------------------------------------------------------------ linalg extensions

@@ -11,7 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntklab import analytic, spherical
+from ntklab import analytic
+from ntklab.course import smooth_activations
 from ntklab.spherical import (
     degree_energies,
     gegenbauer,
@@ -283,11 +284,11 @@ def test_activation_gammas_and_smooth_ntk():
     def ex(u):
         return np.exp(u - 2)
 
-    g = spherical.activation_gammas([ex, ex, ex])
+    g = smooth_activations.activation_gammas([ex, ex, ex])
     assert np.allclose(g, np.exp(-2), rtol=1e-12)  # E[e^{2u - 4}] = e^{2 - 4}
-    assert spherical.lipschitz_bound_smooth(g) == pytest.approx(math.sqrt(3) / math.e)
+    assert smooth_activations.lipschitz_bound_smooth(g) == pytest.approx(math.sqrt(3) / math.e)
     u = torch.linspace(-0.95, 1, 9, dtype=torch.float64)
-    K = spherical.smooth_activation_ntk(ex, ex, u)
+    K = smooth_activations.smooth_activation_ntk(ex, ex, u)
     assert torch.allclose(K, (u + 1) * torch.exp(u - 3), rtol=1e-10)  # E[e^{a+b-4}] = e^{u-3}
 
 
@@ -353,11 +354,15 @@ BAD_INPUT = [
     (lambda: rkhs_norm([-1.0, 1.0], [1.0, 1.0]), ValueError, r"^energies must be >= 0"),
     (lambda: rkhs_norm([1.0, 1.0], [-1.0, 1.0]), ValueError, r"^mu must be >= 0"),
     (
-        lambda: spherical.lipschitz_bound_smooth([0.0, 1.0, 1.0]),
+        lambda: smooth_activations.lipschitz_bound_smooth([0.0, 1.0, 1.0]),
         ValueError,
         r"^gammas must be \(gamma_0 > 0",
     ),
-    (lambda: spherical.activation_gammas(np.exp), TypeError, r"^derivatives must be a sequence"),
+    (
+        lambda: smooth_activations.activation_gammas(np.exp),
+        TypeError,
+        r"^derivatives must be a sequence",
+    ),
 ]
 
 

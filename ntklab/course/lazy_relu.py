@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .networks.two_layer_relu import symmetric_xavier_init
-from .validation import (
+from ..networks.two_layer_relu import symmetric_xavier_init
+from ..validation import (
     as_tensor,
     check_choice,
     check_positive,

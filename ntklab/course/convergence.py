@@ -12,7 +12,7 @@ Petersen & Zech, Section 11.4 (course notation: width ``n``, ``m`` points, loss
   :func:`admissible_lipschitz`, and all of it at once in :func:`check_assumption_11_12`;
 * Theorem 11.13: the step-size limit ``h <= 1/(lambda_min + lambda_max)`` (11.4.4) and the
   guarantees ``||w_k - w_0|| <= r`` (11.4.6a), ``L(w_k) <= (1 - h lambda_min)^{2k} L(w_0)``
-  (11.4.6b) - :func:`step_size_limit`, :func:`theorem_11_13_bounds`;
+  (11.4.6b) - :func:`theorem_11_13_step_size`, :func:`theorem_11_13_bounds`;
 * Theorem 11.23 (LeCun networks): step ``h < 2 / ((lambda_min^LC + 4 lambda_max^LC) n)`` and rate
   ``(1 - h n lambda_min^LC / 2)^{2k}`` (the source prints ``hn/(2 lambda_min^LC)``, a typo) -
   :func:`theorem_11_23_step_size`, :func:`theorem_11_23_rate`;
@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch.func import functional_call, grad
 
-from .dynamics import (
+from ..dynamics import (
     _check_model,
     _data,
     _outputs,
@@ -47,8 +47,8 @@ from .dynamics import (
     per_example_gradients,
     tangent_kernel,
 )
-from .linalg import psd_solve, symmetric_part
-from .validation import (
+from ..linalg import psd_solve, symmetric_part
+from ..validation import (
     as_tensor,
     check_nonnegative,
     check_nonnegative_int,
@@ -69,8 +69,8 @@ __all__ = [
     "lambda_0",
     "radius",
     "sample_ball",
-    "step_size_limit",
     "theorem_11_13_bounds",
+    "theorem_11_13_step_size",
     "theorem_11_23_rate",
     "theorem_11_23_step_size",
 ]
@@ -82,7 +82,7 @@ def kernel_eigenvalues(model: torch.nn.Module, X: Any) -> tuple[float, float]:
     return float(ev[0]), float(ev[-1])
 
 
-def step_size_limit(lambda_min: float, lambda_max: float) -> float:
+def theorem_11_13_step_size(lambda_min: float, lambda_max: float) -> float:
     """Theorem 11.13's step-size limit ``1 / (lambda_min + lambda_max)`` (11.4.4)."""
     lambda_min = check_positive(lambda_min, "lambda_min")
     lambda_max = check_positive(lambda_max, "lambda_max")
@@ -129,7 +129,7 @@ def theorem_11_13_bounds(
     the loss (11.4.6b).  A step above (11.4.4) raises (``check="error"``), warns
     (``"warn"``) or is accepted (``"off"``), stating both numbers.
     """
-    limit = step_size_limit(lambda_min, lambda_max)
+    limit = theorem_11_13_step_size(lambda_min, lambda_max)
     h = check_positive(h, "h")
     if h > limit and check != "off":
         msg = (
@@ -179,7 +179,7 @@ def lambda_0(X: Any) -> float:
     ``H^infinity_ij = E_w[x_i.x_j 1{w.x_i >= 0, w.x_j >= 0}]``, from
     :func:`ntklab.analytic.h_infinity`.
     """
-    from .analytic import h_infinity
+    from ..analytic import h_infinity
 
     return float(torch.linalg.eigvalsh(symmetric_part(h_infinity(X)))[0])
 
@@ -470,5 +470,5 @@ def check_assumption_11_12(
         holds_a=holds_a,
         holds_c=L.value <= L_adm,
         margin=L_adm / L.value if L.value > 0 else math.inf,
-        step_size_limit=step_size_limit(lam_min, lam_max),
+        step_size_limit=theorem_11_13_step_size(lam_min, lam_max),
     )

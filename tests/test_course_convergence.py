@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ntklab import dynamics as D
-from ntklab import theory as T
+from ntklab.course import convergence as T
 
 
 class _Smooth(torch.nn.Module):
@@ -33,13 +33,13 @@ def _problem(n=400, seed=0, eps=0.002):
 
 
 def test_closed_forms():
-    assert T.step_size_limit(1.0, 3.0) == 0.25
+    assert T.theorem_11_13_step_size(1.0, 3.0) == 0.25
     assert T.radius(2.0, 4.0, 4, 9.0) == pytest.approx(2 * 2 * 2 * 3 / 4)
     assert T.admissible_lipschitz(2.0, 4.0, 4, 9.0) == pytest.approx(16 / (12 * 8 * 4 * 3))
     # Theorem 11.23's step is (11.4.4) with Lemma 11.19's bounds n lmin/2 and 2 n lmax
     n, a, b = 1000, 0.3, 2.0
     assert T.theorem_11_23_step_size(a, b, n) == pytest.approx(
-        T.step_size_limit(n * a / 2, 2 * n * b)
+        T.theorem_11_13_step_size(n * a / 2, 2 * n * b)
     )
     h = 0.5 * T.theorem_11_23_step_size(a, b, n)
     assert T.theorem_11_23_rate(h, n, a, 3).item() == pytest.approx((1 - h * n * a / 2) ** 6)
@@ -85,9 +85,9 @@ def test_theorem_11_13_guarantees_hold_where_assumption_verified(seed):
 
 def test_bad_input():
     with pytest.raises(ValueError, match=r"^lambda_max = .* must be >= lambda_min"):
-        T.step_size_limit(2.0, 1.0)
+        T.theorem_11_13_step_size(2.0, 1.0)
     with pytest.raises(ValueError, match=r"^lambda_min must"):
-        T.step_size_limit(0.0, 1.0)
+        T.theorem_11_13_step_size(0.0, 1.0)
     with pytest.raises(ValueError, match=r"^step size h = .* exceeds the limit"):
         T.theorem_11_13_bounds(1.0, 3.0, 1.0, 2, 1.0, 0.3, [0, 1])
     with pytest.warns(RuntimeWarning, match=r"^step size h = 0\.3 exceeds the limit .* = 0\.25 "):

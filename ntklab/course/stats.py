@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .validation import check_positive_int, check_probability
+from ..validation import check_positive_int, check_probability
 
 __all__ = ["PowerLawFit", "fit_power_law", "wilson_interval"]
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from scipy.special import erf
 
-from ntklab import lazy_relu as lr
+from ntklab.course import lazy_relu as lr
+from ntklab.course.stats import wilson_interval
 from ntklab.networks import TwoLayerReLU
-from ntklab.stats import wilson_interval
 
 
 def _setup(d=4, n=40, p=6, seed=0, alpha=2.0, device="cpu", dtype=torch.float64):

@@ -1,0 +1,36 @@
+"""The course's helpers: code that exists for one chapter's theorem, not for general use.
+
+Names here may follow the sources (``theorem_11_13_bounds``, ``Assumption1112``); each
+docstring says which result of which source it computes. The library proper (networks,
+kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
+
+* :mod:`ntklab.course.lazy_relu` - chapter 1, the two-layer ReLU network near initialization;
+* :mod:`ntklab.course.examples` - chapter 2, data sets of the sources' worked examples;
+* :mod:`ntklab.course.convergence` - chapter 4, the quantities of Theorems 11.13 and 11.23;
+* :mod:`ntklab.course.smooth_activations` - chapter 6, Bietti & Mairal's Proposition 9;
+* :mod:`ntklab.course.stats` - power-law fits and binomial intervals used by the checks;
+* :mod:`ntklab.course.plotting` - the course's figure style.
+"""
+
+from importlib import import_module as _import_module
+
+_SUBMODULES = (
+    "convergence",
+    "examples",
+    "lazy_relu",
+    "plotting",
+    "smooth_activations",
+    "stats",
+)
+
+__all__ = list(_SUBMODULES)
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return _import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'ntklab.course' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)
