@@ -1,4 +1,4 @@
-"""Benchmark of ntklab.lazy_relu: the contracted remainder against two baselines.
+"""Benchmark of ntklab.course.lazy_relu: the contracted remainder against two baselines.
 
 Run ``python benchmarks/bench_lazy_relu.py [--full]``.  Prints times and ratios measured in the
 same run:

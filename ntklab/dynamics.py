@@ -460,7 +460,7 @@ def gradient_descent(
                     f"gradient descent diverged at iteration {k} with step size h = {h_course:.6g} "
                     f"(course normalization; {h:.6g} on the {loss!r} loss): loss = {Lv:.3g} "
                     f"against {loss0:.3g} at w_0. Use a smaller step size (see "
-                    "ntklab.theory.step_size_limit)."
+                    "ntklab.course.convergence.theorem_11_13_step_size)."
                 )
             with torch.no_grad():
                 losses[k] = L.detach()
