@@ -97,6 +97,16 @@ def test_in_process_to_zarr(tmp_path):
     np.testing.assert_array_equal(z[:], kernel_matrix(rbf_kernel, x1, x2, block_size=5).numpy())
 
 
+def test_cuda_in_process_and_to_zarr(cuda, tmp_path):
+    x1, x2 = _inputs()
+    expected = kernel_matrix(_cosine, x1, x2, block_size=5)
+    k = kernel_matrix(_cosine, x1.to(cuda), x2.to(cuda), block_size=5)
+    assert k.device.type == "cuda"
+    torch.testing.assert_close(k.cpu(), expected, rtol=1e-12, atol=1e-13)
+    z = kernel_matrix(_cosine, x1.to(cuda), block_size=5, out=tmp_path / "k.zarr")
+    np.testing.assert_allclose(z[:], kernel_matrix(_cosine, x1, block_size=5).numpy(), rtol=1e-12)
+
+
 def test_progress_bar_counts_blocks(capsys):
     x, _ = _inputs(n1=8)
     kernel_matrix(rbf_kernel, x, block_size=4, progress=True)
@@ -200,6 +210,22 @@ def test_cluster_dask_array_equals_in_process(client, n2, block_size):
     expected = kernel_matrix(rbf_kernel, x1, x2, block_size=block_size).numpy()
     np.testing.assert_array_equal(k.compute(), expected)  # bit for bit
     assert k.dtype == np.float64
+
+
+def _largest_task_spec(dask_scheduler):
+    import pickle
+
+    specs = [ts.run_spec for ts in dask_scheduler.tasks.values() if ts.run_spec is not None]
+    return len(specs), max(len(pickle.dumps(spec)) for spec in specs)
+
+
+def test_cluster_inputs_are_not_shipped_with_tasks(client):
+    x = torch.randn(2000, 16, dtype=torch.float64)  # 256 kB
+    k = kernel_matrix(rbf_kernel, x, block_size=500, client=client)  # holds 10 block futures
+    n_tasks, largest = client.run_on_scheduler(_largest_task_spec)
+    assert n_tasks >= 10
+    assert largest < 4096  # a reference to the scattered inputs, not their 256 kB
+    del k
 
 
 def test_cluster_numpy_float32_and_zarr(client, tmp_path):
