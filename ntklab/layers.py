@@ -525,10 +525,10 @@ class Conv(_Weighted):
     --------
     >>> import torch
     >>> from ntklab import layers as L
-    >>> arch = L.serial(L.Conv(kernel_size=3, padding="circular"), L.Flatten())
+    >>> arch = L.serial(L.Conv(kernel_size=3, padding="same"), L.Flatten())
     >>> k = arch.kernels(torch.ones(2, 1, 4, 4, dtype=torch.float64))
-    >>> print(round(float(k.ntk[0, 1]), 6))
-    2.0
+    >>> print(round(float(k.ntk[0, 1]), 6))  # zero padding: edge pixels see fewer ones
+    0.694444
     """
 
     def __init__(self, kernel_size=3, stride=1, padding: str = "same", W_std=1.0, b_std=0.0):
@@ -564,8 +564,16 @@ class Conv(_Weighted):
     def _module(self, shape, width, out, gen, dtype):
         size, pads = self._geometry(shape, "in_shape")
         module = _ConvModule(
-            shape[0], out, self.kernel_size, self.stride, pads, self.padding, self.W_std,
-            self.b_std, gen, dtype,
+            shape[0],
+            out,
+            self.kernel_size,
+            self.stride,
+            pads,
+            self.padding,
+            self.W_std,
+            self.b_std,
+            gen,
+            dtype,
         )
         return module, (out, *size)
 
@@ -621,9 +629,7 @@ class AvgPool(Layer):
         def average(t):
             lead = t.dim() - 4
             for group in ((lead, lead + 1), (lead + 2, lead + 3)):  # each image independently
-                t = _window_average(
-                    t, [group], self.kernel_size, self.stride, out, pads, circular
-                )
+                t = _window_average(t, [group], self.kernel_size, self.stride, out, pads, circular)
             return t
 
         return tile.map(lambda p: p.map(average))
@@ -707,7 +713,7 @@ class LayerNorm(Layer):
     Examples
     --------
     >>> from ntklab import layers as L
-    >>> print(float(L.LayerNorm().kernels([[3.0, 4.0]]).nngp[0, 0]))
+    >>> print(round(float(L.LayerNorm().kernels([[3.0, 4.0]]).nngp[0, 0]), 6))
     1.0
     """
 
@@ -826,7 +832,7 @@ class Erf(_Elementwise):
     --------
     >>> from ntklab import layers as L
     >>> print(round(float(L.Erf().kernels([[1.0]]).nngp[0, 0]), 6))
-    0.468164
+    0.464559
     """
 
     _phi = staticmethod(torch.erf)
@@ -891,7 +897,7 @@ class Activation(_Elementwise):
     >>> from ntklab import layers as L
     >>> k = L.Activation(torch.erf).kernels([[1.0]])
     >>> print(round(float(k.nngp[0, 0]), 6))
-    0.468164
+    0.464559
     """
 
     def __init__(self, fn, derivative=None, quadrature_order: int = 64):
@@ -987,7 +993,7 @@ def serial(*layers: Layer) -> Layer:
     >>> from ntklab import layers as L
     >>> arch = L.serial(L.Dense(), L.Erf(), L.Dense())
     >>> print(round(float(arch.kernels([[1.0]]).ntk[0, 0]), 6))
-    1.340818
+    1.033969
     """
     return _Serial(_check_layers(layers, "layers"))
 
@@ -1046,7 +1052,7 @@ class _Parallel(Layer):
         return [b._apply(t, full) for b, t in zip(self.branches, tile, strict=True)]
 
     def _module(self, shape, width, out, gen, dtype):
-        pairs = [b._module(s, width, width, gen, dtype) for b, s in zip(self.branches, shape)]
+        pairs = [b._module(s, width, width, gen, dtype) for b, s in zip(self.branches, shape, strict=True)]
         return _ParallelModule([m for m, _ in pairs]), [s for _, s in pairs]
 
 
@@ -1071,7 +1077,8 @@ def parallel(*branches: Layer) -> Layer:
     Examples
     --------
     >>> from ntklab import layers as L
-    >>> arch = L.serial(L.FanOut(2), L.parallel(L.ReLU(), L.Identity()), L.FanInSum())
+    >>> arch = L.serial(L.FanOut(2), L.parallel(L.serial(L.Dense(), L.ReLU()), L.Identity()),
+    ...                 L.FanInSum())
     >>> print(float(arch.kernels([[2.0]]).nngp[0, 0]))
     6.0
     """
@@ -1079,14 +1086,19 @@ def parallel(*branches: Layer) -> Layer:
 
 
 class FanInSum(Layer):
-    """Sum the branches: their kernels add (the branches are independent given the input).
+    """Sum the branches: their kernels add.
+
+    As in neural-tangents this assumes the branches independent, which holds in the
+    infinite-width limit when every branch but one has a Dense or Conv of its own (a
+    residual block ``parallel(serial(..., Conv), Identity())``); two branches computing the
+    same thing would really be correlated, and their summed kernel is then not the network's.
 
     Examples
     --------
     >>> from ntklab import layers as L
-    >>> arch = L.serial(L.FanOut(3), L.FanInSum())
+    >>> arch = L.serial(L.FanOut(2), L.parallel(L.Dense(), L.Dense()), L.FanInSum())
     >>> print(float(arch.kernels([[1.0]]).nngp[0, 0]))
-    9.0
+    2.0
     """
 
     def _shape(self, shape, arg):
@@ -1189,4 +1201,3 @@ class _SerialModule(nn.Sequential):
 class _ParallelModule(nn.ModuleList):
     def forward(self, xs):
         return [m(x) for m, x in zip(self, xs, strict=True)]
-

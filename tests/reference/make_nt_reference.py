@@ -44,14 +44,19 @@ ARCHS = {
     "cnn_valid_flatten": (
         "img",
         stax.serial(
-            conv(3, 1, "VALID"), stax.Relu(), conv(2, 2, "VALID", 1.1, 0.0), stax.Erf(),
-            stax.Flatten(), dense(),
+            conv(3, 1, "VALID"),
+            stax.Relu(),
+            conv(2, 2, "VALID", 1.1, 0.0),
+            stax.Erf(),
+            stax.Flatten(),
+            dense(),
         ),
     ),
     "cnn_circular_flatten": (
         "img",
-        stax.serial(conv(3, 1, "CIRCULAR"), stax.Relu(), conv(3, 2, "CIRCULAR"), stax.Flatten(),
-                    dense()),
+        stax.serial(
+            conv(3, 1, "CIRCULAR"), stax.Relu(), conv(3, 2, "CIRCULAR"), stax.Flatten(), dense()
+        ),
     ),
     "cnn_stride_same_gap": (
         "img",
@@ -59,21 +64,39 @@ ARCHS = {
     ),
     "cnn_gap": (
         "img",
-        stax.serial(conv(), stax.Relu(), conv(3, 1, "SAME", 1.3, 0.2), stax.Relu(),
-                    stax.GlobalAvgPool(), dense()),
+        stax.serial(
+            conv(),
+            stax.Relu(),
+            conv(3, 1, "SAME", 1.3, 0.2),
+            stax.Relu(),
+            stax.GlobalAvgPool(),
+            dense(),
+        ),
     ),
     "cnn_avgpool": (
         "img",
         stax.serial(
-            conv(), stax.Relu(), stax.AvgPool((2, 2), (2, 2)), conv(2, 1, "VALID"), stax.Erf(),
-            stax.AvgPool((2, 2)), stax.Flatten(), dense(),
+            conv(),
+            stax.Relu(),
+            stax.AvgPool((2, 2), (2, 2)),
+            conv(2, 1, "VALID"),
+            stax.Erf(),
+            stax.AvgPool((2, 2)),
+            stax.Flatten(),
+            dense(),
         ),
     ),
     "cnn_avgpool_same_circular": (
         "img",
         stax.serial(
-            conv(), stax.Relu(), stax.AvgPool((3, 3), (1, 1), "SAME"), conv(), stax.Relu(),
-            stax.AvgPool((2, 2), (2, 2), "CIRCULAR"), stax.GlobalAvgPool(), dense(),
+            conv(),
+            stax.Relu(),
+            stax.AvgPool((3, 3), (1, 1), "SAME"),
+            conv(),
+            stax.Relu(),
+            stax.AvgPool((2, 2), (2, 2), "CIRCULAR"),
+            stax.GlobalAvgPool(),
+            dense(),
         ),
     ),
     "resnet": (
@@ -90,8 +113,15 @@ ARCHS = {
     ),
     "cnn_layernorm": (
         "img",
-        stax.serial(conv(), stax.LayerNorm(), stax.Relu(), conv(), stax.Relu(),
-                    stax.GlobalAvgPool(), dense()),
+        stax.serial(
+            conv(),
+            stax.LayerNorm(),
+            stax.Relu(),
+            conv(),
+            stax.Relu(),
+            stax.GlobalAvgPool(),
+            dense(),
+        ),
     ),
     "cnn_layernorm_flatten": (
         "img",
