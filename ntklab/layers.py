@@ -1052,7 +1052,8 @@ class _Parallel(Layer):
         return [b._apply(t, full) for b, t in zip(self.branches, tile, strict=True)]
 
     def _module(self, shape, width, out, gen, dtype):
-        pairs = [b._module(s, width, width, gen, dtype) for b, s in zip(self.branches, shape, strict=True)]
+        branches = zip(self.branches, shape, strict=True)
+        pairs = [b._module(s, width, width, gen, dtype) for b, s in branches]
         return _ParallelModule([m for m, _ in pairs]), [s for _, s in pairs]
 
 

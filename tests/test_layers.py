@@ -157,8 +157,10 @@ def test_relu_zero_input_and_exact_diagonal():
     x = torch.tensor([[0.0, 0.0], [1.0, 2.0], [1.0, 2.0 + 1e-9]], dtype=torch.float64)
     arch = L.serial(L.Dense(1.5), L.ReLU(), L.Dense(1.5), L.ReLU(), L.Dense(1.5))
     k = arch.kernels(x)
-    assert torch.isfinite(k.ntk).all() and torch.isfinite(k.nngp).all()
-    assert float(k.nngp[0].abs().max()) == 0.0 and float(k.ntk[0].abs().max()) == 0.0
+    assert torch.isfinite(k.ntk).all()
+    assert torch.isfinite(k.nngp).all()
+    assert float(k.nngp[0].abs().max()) == 0.0
+    assert float(k.ntk[0].abs().max()) == 0.0
     assert torch.equal(k.ntk, k.ntk.T)
     ref = analytic.mlp_kernels(x, depth=2, W_std=1.5)
     # mlp_kernels takes the angle 4e-10 of points 1 and 2 from the input vectors; the engine
@@ -428,7 +430,8 @@ def test_dtype_is_kept_and_mixing_refused():
     x = torch.randn(3, 1, 4, 4)
     arch = L.serial(_conv(), L.ReLU(), L.GlobalAvgPool(), L.Dense())
     k = arch.kernels(x)
-    assert k.ntk.dtype == torch.float32 and k.nngp.device == x.device
+    assert k.ntk.dtype == torch.float32
+    assert k.nngp.device == x.device
     with pytest.raises(TypeError, match="x1 and x2"):
         arch.kernels(x, x.double())
     assert arch.kernels(x.double().numpy()).ntk.dtype == torch.float64
@@ -449,7 +452,8 @@ def test_network_is_reproducible_and_ntk_parameterized():
     x = torch.randn(3, 1, 4, 4, dtype=torch.float64)
     a = arch.network((1, 4, 4), 8, seed=3)(x)
     b = arch.network((1, 4, 4), 8, generator=torch.Generator().manual_seed(3))(x)
-    assert torch.equal(a, b) and a.shape == (3, 1)
+    assert torch.equal(a, b)
+    assert a.shape == (3, 1)
     net = arch.network((1, 4, 4), 8, seed=3)
     assert all(
         float(p.detach().std()) > 0.5 for p in net.parameters() if p.numel() > 1
