@@ -86,6 +86,7 @@ __all__ = [
 
 PADDINGS = ("same", "valid", "circular")
 _TILE_ENTRIES = 2**21  # numbers in one tile tensor (16 MiB in float64)
+_VECTOR_TILE_ENTRIES = 2**16  # an MLP tile (fits in cache)
 _GH_ENTRIES = 2**20  # pair x node x node evaluations per Gauss-Hermite chunk
 
 
@@ -186,20 +187,32 @@ def _window_average(t, groups, k, stride, out, pads, circular):
 
     ``groups`` lists pairs of (row, column) dimensions that are shifted *together* by the same
     offset (one pair: a window over one image; two pairs: the pixel pairs of a convolution).
+    The mean over the window is separable: rows first, then columns (``k_h + k_w`` shifted
+    additions instead of ``k_h k_w``).
     """
-    for dims in groups:
-        for dim, (before, after) in zip(dims, pads, strict=True):
-            t = _pad_axis(t, dim, before, after, circular)
-    total = None
-    for dy in range(k[0]):
-        for dx in range(k[1]):
+    if circular:
+        for group in groups:
+            for dim, pad in zip(group, pads, strict=True):
+                t = _pad_axis(t, dim, *pad, True)
+    elif any(any(pad) for pad in pads):
+        # one zero-padding copy for all dimensions (F.pad lists them from the last one back)
+        spec = [0] * (2 * (t.dim() - min(min(g) for g in groups)))
+        for group in groups:
+            for dim, (before, after) in zip(group, pads, strict=True):
+                back = t.dim() - 1 - dim
+                spec[2 * back], spec[2 * back + 1] = before, after
+        t = F.pad(t, spec)
+    for axis in (0, 1):
+        dims = [group[axis] for group in groups]
+        step, total = stride[axis], None
+        for off in range(k[axis]):
             index = [slice(None)] * t.dim()
-            for dy_dim, dx_dim in groups:
-                index[dy_dim] = slice(dy, dy + stride[0] * (out[0] - 1) + 1, stride[0])
-                index[dx_dim] = slice(dx, dx + stride[1] * (out[1] - 1) + 1, stride[1])
+            for dim in dims:
+                index[dim] = slice(off, off + step * (out[axis] - 1) + 1, step)
             piece = t[tuple(index)]
             total = piece if total is None else total + piece
-    return total / (k[0] * k[1])
+        t = total / k[axis]
+    return t
 
 
 def _pair2(value: Any, name: str) -> tuple[int, int]:
@@ -301,7 +314,9 @@ class Layer:
         pixels = math.prod(x1.shape[2:]) if x1.dim() == 4 else 1
         per_pair = pixels * pixels if full else pixels
         if batch_size is None:
-            batch_size = max(1, math.isqrt(max(1, _TILE_ENTRIES // per_pair)))
+            # vectors: cache-sized tiles; images: large tiles amortize the per-layer overhead
+            entries = _TILE_ENTRIES if per_pair > 1 else _VECTOR_TILE_ENTRIES
+            batch_size = max(1, math.isqrt(max(1, entries // per_pair)))
         n1, n2 = x1.shape[0], x2.shape[0]
         nngp = torch.empty(n1, n2, dtype=x1.dtype, device=x1.device)
         ntk = torch.empty_like(nngp)
