@@ -34,10 +34,12 @@ Memory.  Before a pooling layer the kernel of a pair of images is a covariance o
 pairs, ``P^2`` numbers for ``P`` pixels; architectures without pooling keep only its pixel
 diagonal (``P`` numbers), as neural-tangents does.  The Gram matrix is computed in tiles of
 pairs (about ``2^21`` numbers per tile tensor by default), so peak memory is the outputs plus a
-few tiles.  Measured on one CPU core (float64): a two-convolution CNN with global average
-pooling on 8 x 8 images costs about 0.3 ms and 0.13 MB of tile memory per pair (500 images:
-125,000 pairs by symmetry, about 40 s; 1,797 images about 8 min), see
-``benchmarks/bench_layers.py``.
+few tiles.  Measured (benchmarks/bench_layers.py, float64, 2 shared CPU cores): a
+two-convolution CNN with global average pooling on 1 x 8 x 8 images costs about 3.6 ms of CPU
+time per pair and adds about 370 MiB of peak memory (the tiles, independent of N), so 500
+images (125,250 pairs by symmetry) take about 450 CPU-seconds and scikit-learn's 1,797 digits
+(1.6 million pairs) about 1.6 CPU-hours; without pooling (Flatten) a pair costs about 64 times
+less.
 
 Kernels are differentiable with respect to the inputs (no in-place operation touches a tensor
 that requires grad) and keep the caller's dtype and device.
