@@ -38,8 +38,8 @@ few tiles.  Measured (benchmarks/bench_layers.py, float64, 2 shared CPU cores): 
 two-convolution CNN with global average pooling on 1 x 8 x 8 images costs about 3.6 ms of CPU
 time per pair and adds about 370 MiB of peak memory (the tiles, independent of N), so 500
 images (125,250 pairs by symmetry) take about 450 CPU-seconds and scikit-learn's 1,797 digits
-(1.6 million pairs) about 1.6 CPU-hours; without pooling (Flatten) a pair costs about 64 times
-less.
+(1.6 million pairs) about 1.6 CPU-hours (not measured at that size); without pooling (Flatten)
+a pair holds 64 numbers per tensor instead of 4,096 (not timed here).
 
 Kernels are differentiable with respect to the inputs (no in-place operation touches a tensor
 that requires grad) and keep the caller's dtype and device.
