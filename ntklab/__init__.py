@@ -4,6 +4,8 @@ The library (what a researcher imports):
 
 * :mod:`ntklab.networks` - network families as ``torch.nn.Module``\\ s, linearization of any model;
 * :mod:`ntklab.empirical` - empirical NTK / NNGP and Jacobians of any torch model;
+* :mod:`ntklab.layers` - infinite-width NNGP/NTK of any architecture (Dense, Conv, pooling,
+  LayerNorm, residual branches) and the matching finite networks;
 * :mod:`ntklab.analytic` - infinite-width kernels in closed form (arc-cosine, MLP recursion);
 * :mod:`ntklab.predict` - infinite-width predictions, GP inference, marginal likelihood;
 * :mod:`ntklab.dynamics` - gradient descent on models, their linearizations, closed forms;
@@ -59,6 +61,7 @@ _SUBMODULES = (
     "data",
     "dynamics",
     "empirical",
+    "layers",
     "linalg",
     "networks",
     "predict",

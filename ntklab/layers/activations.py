@@ -1,0 +1,212 @@
+"""Activations: closed forms (ReLU, Erf, Identity) and Gauss-Hermite quadrature."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .._activations import resolve_activation
+from ..validation import check_positive_int
+from ._engine import (
+    _GH_ENTRIES,
+    Layer,
+    _broadcast,
+    _Pair,
+    _pixel_eye,
+    _safe_sqrt,
+    _Tile,
+    _variance,
+)
+from .modules import _Lambda
+
+
+class _Elementwise(Layer):
+    """An activation: ``(Sigma, Theta) -> (E[phi(u) phi(v)], Theta E[phi'(u) phi'(v)])``.
+
+    Subclasses give ``_pair(c, va, vb)`` (the two expectations for covariance ``c`` and
+    variances ``va, vb``) and ``_diag(v)`` (the same for ``u = v``, exact).
+    """
+
+    def _shape(self, shape, arg):
+        if isinstance(shape, list):
+            raise ValueError(f"{type(self).__name__} acts on one branch; {arg} gives several")
+        return shape
+
+    def _apply(self, tile, full):
+        v1, v2 = _variance(tile.s1), _variance(tile.s2)
+
+        def own(p: _Pair, v) -> _Pair:
+            if p.rank != 4:
+                e, ed = self._diag(v)
+                return _Pair(e, p.ntk * ed, 1)
+            e, ed = self._pair(p.nngp, *_broadcast(v, v, 1, 4))
+            de, ded = self._diag(v)
+            eye = _pixel_eye(*v.shape[1:], v.device)
+            e = torch.where(eye, de[..., None, None], e)
+            ed = torch.where(eye, ded[..., None, None], ed)
+            return _Pair(e, p.ntk * ed, 1)
+
+        s1 = own(tile.s1, v1)
+        s2 = s1 if tile.s2 is tile.s1 else own(tile.s2, v2)
+        e, ed = self._pair(tile.c.nngp, *_broadcast(v1, v2, 2, tile.c.rank))
+        return _Tile(s1, s2, _Pair(e, tile.c.ntk * ed, 2))
+
+    def _module(self, shape, width, out, gen, dtype):
+        return _Lambda(self._phi), shape
+
+
+class ReLU(_Elementwise):
+    """ReLU, by the arc-cosine kernels of degree 1 and 0 (Cho & Saul 2009).
+
+    ``E[relu(u) relu(v)] = s s' (sin t + (pi - t) cos t) / (2 pi)`` and
+    ``E[step(u) step(v)] = (pi - t) / (2 pi)``, ``t`` the angle of the pair; the cosine is
+    clamped to [-1, 1] and snapped to +-1 within 8 ulps (so a point against itself or a copy
+    gets ``t = 0`` exactly), and a zero variance gives 0 (not NaN).  Other pairs at a tiny
+    angle ``t`` get it to about ``eps / t`` (the cosine is all the engine has after a
+    convolution), so ``E[step step]`` is accurate to about ``1e-9`` for ``t`` near ``1e-7``;
+    :func:`ntklab.analytic.mlp_kernels` recomputes such angles from the input vectors.
+
+    Examples
+    --------
+    >>> from ntklab import layers as L
+    >>> k = L.serial(L.Dense(), L.ReLU()).kernels([[1.0, 0.0], [0.0, 1.0]])
+    >>> print(round(float(k.nngp[0, 1]), 6), float(k.nngp[0, 0]))
+    0.079577 0.25
+    """
+
+    _phi = staticmethod(torch.relu)
+
+    @staticmethod
+    def _pair(c, va, vb):
+        s = _safe_sqrt(va * vb)
+        cos = (c / torch.where(s > 0, s, 1)).clamp(-1, 1)
+        # within a few ulps of +-1 the cosine is rounding noise (a point against a copy of
+        # itself): snap it, which makes the angle exact there and is no worse elsewhere
+        snap = 8 * torch.finfo(cos.dtype).eps
+        cos = torch.where(cos.abs() > 1 - snap, cos.sign(), cos)
+        sin = torch.where(s > 0, _safe_sqrt(1 - cos * cos), 0)
+        theta = torch.atan2(sin, cos)
+        return s * (sin + (math.pi - theta) * cos) / (2 * math.pi), (math.pi - theta) / (
+            2 * math.pi
+        )
+
+    @staticmethod
+    def _diag(v):
+        return v / 2, torch.full_like(v, 0.5)
+
+
+class Erf(_Elementwise):
+    """``erf``, in closed form (Williams 1997): ``E = (2/pi) asin(2c / sqrt((1+2q)(1+2q')))``.
+
+    ``E[erf'(u) erf'(v)] = (4/pi) / sqrt((1+2q)(1+2q') - 4c^2)``.
+
+    Examples
+    --------
+    >>> from ntklab import layers as L
+    >>> print(round(float(L.Erf().kernels([[1.0]]).nngp[0, 0]), 6))
+    0.464559
+    """
+
+    _phi = staticmethod(torch.erf)
+
+    @staticmethod
+    def _pair(c, va, vb):
+        prod = (1 + 2 * va) * (1 + 2 * vb)
+        e = (2 / math.pi) * torch.asin((2 * c * torch.rsqrt(prod)).clamp(-1, 1))
+        return e, (4 / math.pi) * torch.rsqrt(prod - 4 * c * c)
+
+    @staticmethod
+    def _diag(v):
+        return (2 / math.pi) * torch.asin(2 * v / (1 + 2 * v)), (4 / math.pi) * torch.rsqrt(
+            1 + 4 * v
+        )
+
+
+class Identity(_Elementwise):
+    """The identity (no-op): kernels pass unchanged (``E[phi' phi'] = 1``).
+
+    Examples
+    --------
+    >>> from ntklab import layers as L
+    >>> print(float(L.Identity().kernels([[2.0]]).nngp[0, 0]))
+    4.0
+    """
+
+    @staticmethod
+    def _phi(x):
+        return x
+
+    @staticmethod
+    def _pair(c, va, vb):
+        return c, torch.ones_like(c)
+
+    @staticmethod
+    def _diag(v):
+        return v, torch.ones_like(v)
+
+
+class Activation(_Elementwise):
+    """Any elementwise activation, by Gauss-Hermite quadrature in both Gaussian variables.
+
+    ``E[f(u) f(v)]`` with ``u = s z1``, ``v = s' (rho z1 + sqrt(1 - rho^2) z2)`` by a
+    ``quadrature_order``-point rule in each of ``z1, z2`` (exact for polynomials of degree
+    below ``quadrature_order``); the diagonal by a one-dimensional rule.  The cost is
+    ``quadrature_order^2`` evaluations per pair (and pixel pair).  Use :class:`ReLU`,
+    :class:`Erf` or :class:`Identity` where a closed form exists.
+
+    Parameters
+    ----------
+    fn : callable or str
+        Elementwise function of a tensor, or one of ntklab's activation names.
+    derivative : callable, optional
+        ``fn'``; by default autograd (the kernel is then not differentiable through it).
+    quadrature_order : int
+        Nodes per variable (default 64).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntklab import layers as L
+    >>> k = L.Activation(torch.erf).kernels([[1.0]])
+    >>> print(round(float(k.nngp[0, 0]), 6))
+    0.464559
+    """
+
+    def __init__(self, fn, derivative=None, quadrature_order: int = 64):
+        self._act = resolve_activation(fn, "fn", derivative)
+        self.fn = self._act.name
+        self.quadrature_order = check_positive_int(quadrature_order, "quadrature_order")
+
+    def _phi(self, x):
+        return self._act.phi(x)
+
+    def _nodes(self, like: torch.Tensor):
+        z, w = np.polynomial.hermite_e.hermegauss(self.quadrature_order)
+        w = w / math.sqrt(2 * math.pi)
+        return like.new_tensor(z), like.new_tensor(w)
+
+    def _pair(self, c, va, vb):
+        z, w = self._nodes(c)
+        c, va, vb = torch.broadcast_tensors(c, va, vb)
+        shape, c, va, vb = c.shape, c.reshape(-1), va.reshape(-1), vb.reshape(-1)
+        chunk = max(1, _GH_ENTRIES // self.quadrature_order**2)
+        parts = ([], [])
+        for k0 in range(0, c.numel(), chunk):
+            cc = c[k0 : k0 + chunk]
+            sa, sb = _safe_sqrt(va[k0 : k0 + chunk]), _safe_sqrt(vb[k0 : k0 + chunk])
+            den = sa * sb
+            rho = torch.where(den > 0, cc / torch.where(den > 0, den, 1), 0).clamp(-1, 1)
+            r = _safe_sqrt(1 - rho * rho)
+            a = sa[:, None] * z  # (P, K)
+            b = sb[:, None, None] * (rho[:, None, None] * z[:, None] + r[:, None, None] * z)
+            for fn, out in zip((self._act.phi, self._act.dphi), parts, strict=True):
+                inner = (fn(b) * w).sum(-1)  # over z2: (P, K)
+                out.append((fn(a) * inner * w).sum(-1))
+        return torch.cat(parts[0]).reshape(shape), torch.cat(parts[1]).reshape(shape)
+
+    def _diag(self, v):
+        z, w = self._nodes(v)
+        u = _safe_sqrt(v)[..., None] * z
+        return (self._act.phi(u) ** 2 * w).sum(-1), (self._act.dphi(u) ** 2 * w).sum(-1)
