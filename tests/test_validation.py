@@ -125,7 +125,7 @@ def test_make_generator_is_always_on_the_cpu():
 
 
 def test_make_generator_refuses_a_cuda_generator(cuda):
-    with pytest.raises(ValueError, match="generator must be a CPU torch.Generator"):
+    with pytest.raises(ValueError, match=r"generator must be a CPU torch\.Generator"):
         v.make_generator(generator=torch.Generator(device=cuda))
 
 
