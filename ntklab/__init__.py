@@ -11,6 +11,7 @@ The library (what a researcher imports):
 * :mod:`ntklab.spherical` - spherical harmonics and Mercer spectra of dot-product kernels;
 * :mod:`ntklab.linalg` - PSD solves without inverses, cached eigendecompositions;
 * :mod:`ntklab.data` - synthetic data sets;
+* :mod:`ntklab.scale` - Gram matrices block by block, in process or on a Dask cluster, to zarr;
 * :mod:`ntklab.progress` - progress bars for long loops;
 * :mod:`ntklab.validation` - the argument checks every public function uses.
 
@@ -65,6 +66,7 @@ _SUBMODULES = (
     "predict",
     "progress",
     "regression",
+    "scale",
     "spherical",
     "validation",
 )
