@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any
 
 from tqdm import tqdm
 
 __all__ = ["progress", "progress_enabled"]
-
-T = TypeVar("T")
 
 
 def progress_enabled(enabled: bool | None = None) -> bool | None:
@@ -48,7 +46,7 @@ def progress_enabled(enabled: bool | None = None) -> bool | None:
     return None  # tqdm decides: on for a terminal, off otherwise
 
 
-def progress(iterable: Iterable[T], *, enabled: bool | None = None, **kwargs) -> Iterable[T]:
+def progress(iterable: Iterable[Any], *, enabled: bool | None = None, **kwargs: Any) -> tqdm:
     """Wrap ``iterable`` in a tqdm progress bar, shown according to :func:`progress_enabled`.
 
     Parameters
