@@ -14,7 +14,7 @@ PYTEST_FLAGS ?=
 # NO_SETUP=1 skips the environment check (e.g. in a git worktree that borrows another .venv)
 SETUP        := $(if $(NO_SETUP),,$(STAMP))
 
-.PHONY: all book test unit nbval browser notebooks page lint bench clean env
+.PHONY: all book test unit doctest nbval browser notebooks page lint bench clean env
 
 all: book
 
@@ -51,6 +51,10 @@ notebooks: $(SETUP)
 unit: $(SETUP)
 	$(BIN)/python -m pytest tests -m "not browser" $(PYTEST_FLAGS)
 
+# the Examples sections of the docstrings
+doctest: $(SETUP)
+	$(BIN)/python -m pytest --doctest-modules ntklab -p no:cacheprovider $(PYTEST_FLAGS)
+
 nbval: $(SETUP)
 	rm -rf $(NBVAL_DIR) && mkdir -p $(NBVAL_DIR)
 	for f in $(CHAPTERS); do $(BIN)/jupytext --quiet --to ipynb -o $(NBVAL_DIR)/$$(basename $$f .md).ipynb $$f || exit 1; done
@@ -59,10 +63,12 @@ nbval: $(SETUP)
 browser: $(SETUP)
 	$(BIN)/python -m pytest tests -m browser $(PYTEST_FLAGS)
 
-# Everything CI checks: ruff, unit tests, every chapter as a notebook, the -W book build, the browser test.
+# Everything CI checks: ruff, unit tests, doctests, every chapter as a notebook, the -W book build,
+# the browser test.
 test: $(SETUP)
 	$(MAKE) lint
 	$(MAKE) unit
+	$(MAKE) doctest
 	$(MAKE) nbval
 	$(MAKE) book
 	$(MAKE) browser

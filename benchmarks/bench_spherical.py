@@ -32,10 +32,14 @@ def main() -> None:
     kmax = 200
     print(f"{'p':>2} {'nodes':>6} {'k':>4} {'err angle':>10} {'err cosine':>11} {'ratio':>8}")
     for p in (3, 4):
-        ref = spherical.mercer_eigenvalues(analytic.kappa, p, kmax, nodes=4 * kmax + 400).numpy()
+        ref = spherical.mercer_eigenvalues(
+            analytic.kappa, p, kmax, quadrature_order=4 * kmax + 400
+        ).numpy()
         for nodes in (kmax + 80, 2 * kmax + 80):
             t0 = time.perf_counter()
-            ang = spherical.mercer_eigenvalues(analytic.kappa, p, kmax, nodes=nodes).numpy()
+            ang = spherical.mercer_eigenvalues(
+                analytic.kappa, p, kmax, quadrature_order=nodes
+            ).numpy()
             t_ang = time.perf_counter() - t0
             t0 = time.perf_counter()
             cos = cosine_rule(p, kmax, nodes)

@@ -60,6 +60,7 @@ __all__ = [
     "LinearDynamics",
     "LinearizedTrajectory",
     "NaturalGradientHistory",
+    "Proximity",
     "TrainingHistory",
     "compare_with_linearization",
     "course_step",

@@ -111,13 +111,13 @@ class Gaussian(NamedTuple):
                 "sample needs a single covariance matrix (one time), "
                 f"got covariance of shape {tuple(C.shape)}"
             )
-        gen = make_generator(seed, generator, C.device)
+        gen = make_generator(seed, generator)
         lam, V = torch.linalg.eigh(symmetric_part(C))
         root = V * lam.clamp_min(0).sqrt()
         extra = tuple(self.mean.shape[1:])
-        z = torch.randn(
-            (num_samples, C.shape[0], *extra), generator=gen, dtype=C.dtype, device=C.device
-        )
+        # drawn on the CPU, then moved: a seed gives the same samples on every device
+        z = torch.randn((num_samples, C.shape[0], *extra), generator=gen, dtype=C.dtype)
+        z = z.to(C.device)
         return self.mean + torch.einsum("ij,sj...->si...", root, z)
 
 

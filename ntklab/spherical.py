@@ -19,6 +19,10 @@ Facts used throughout (Atkinson & Han 2012, chapters 2-4):
 * the RKHS norm of ``f = sum_k f_k`` (``f_k`` its degree-``k`` part) is
   ``||f||_H^2 = sum_{k: mu_k > 0} ||f_k||^2 / mu_k`` (equation (11) of the slides;
   :func:`rkhs_norm`), infinite if ``f`` has a component where ``mu_k = 0``.
+
+Uniform random points of the sphere come from :func:`ntklab.data.uniform_sphere`.  Random
+draws (:func:`harmonic_basis`, :func:`random_harmonic`) are made on the CPU and then moved to
+``device``, so a seed gives the same basis on every device.
 """
 
 from __future__ import annotations
@@ -55,7 +59,6 @@ __all__ = [
     "project_onto_degree",
     "random_harmonic",
     "rkhs_norm",
-    "sample_sphere",
     "sphere_quadrature",
     "zonal_energies",
 ]
@@ -82,8 +85,38 @@ def _check_callable(fn: Any, name: str) -> Callable:
 def check_on_sphere(x: Any, name: str = "x", p: int | None = None, *, tol: float | None = None):
     """Return ``x`` as an ``(m, p)`` tensor after checking every row has unit norm.
 
-    ``tol`` defaults to ``1e-10`` in float64 and ``1e-5`` in float32.  Raises ``ValueError``
-    naming ``name`` if a row is off the sphere or the number of columns is not ``p``.
+    Parameters
+    ----------
+    x : array_like
+        Points, shape ``(m, p)``.
+    name : str, optional
+        The argument's name, used in error messages (default ``"x"``).
+    p : int, optional
+        The required number of columns.
+    tol : float, optional
+        Allowed ``| ||x_i|| - 1 |``; default ``1e-10`` in float64 and ``1e-5`` in float32.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` as a tensor, shape ``(m, p)``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not numeric.
+    ValueError
+        If ``x`` is not 2-D, has fewer than 2 or not ``p`` columns, or a row is off the
+        sphere.
+
+    Examples
+    --------
+    >>> check_on_sphere([[0.6, 0.8]]).shape
+    torch.Size([1, 2])
+    >>> check_on_sphere([[1.0, 1.0]], "x1")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: x1 must hold points of the unit sphere (rows of norm 1); a row has ...
     """
     t = as_tensor(x, name, ndim=2)
     if p is not None and t.shape[1] != p:
@@ -121,23 +154,6 @@ def _kernel_values(kernel: Callable, t: torch.Tensor, name: str = "kernel") -> t
 # ----------------------------------------------------------------------------- basics
 
 
-def sample_sphere(
-    m: int,
-    p: int,
-    *,
-    seed: int | None = None,
-    generator: torch.Generator | None = None,
-    dtype: torch.dtype = DEFAULT_DTYPE,
-    device: Any = None,
-) -> torch.Tensor:
-    """``m`` points drawn from the uniform distribution on ``S^{p-1}``; shape ``(m, p)``.
-
-    A thin wrapper of :func:`ntklab.data.uniform_sphere` (normalized Gaussian vectors).
-    """
-    p = _check_p(p)
-    return uniform_sphere(m, p, seed=seed, generator=generator, dtype=dtype, device=device)
-
-
 def num_harmonics(p: int, k: int) -> int:
     """``N(p, k)``: dimension of the space of degree-``k`` spherical harmonics on ``S^{p-1}``.
 
@@ -145,6 +161,30 @@ def num_harmonics(p: int, k: int) -> int:
     ``N(p, k) = C(k + p - 1, p - 1) - C(k + p - 3, p - 1)`` (homogeneous polynomials of degree
     ``k`` minus those of degree ``k - 2``; the Laplacian maps the first onto the second).
     Equivalently ``(2k + p - 2) / k * C(k + p - 3, k - 1)``.  Exact integer arithmetic.
+
+    Parameters
+    ----------
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+    k : int
+        Degree, ``k >= 0``.
+
+    Returns
+    -------
+    int
+        ``N(p, k)``.
+
+    Raises
+    ------
+    TypeError
+        If ``p`` or ``k`` is not an integer.
+    ValueError
+        If ``p < 2`` or ``k < 0``.
+
+    Examples
+    --------
+    >>> num_harmonics(3, 2)  # 2k + 1 on S^2
+    5
     """
     p = _check_p(p)
     k = check_nonnegative_int(k, "k")
@@ -156,8 +196,33 @@ def num_harmonics(p: int, k: int) -> int:
 
 
 def funk_hecke_constant(p: int) -> float:
-    """``c_p = Gamma(p/2) / (sqrt(pi) Gamma((p-1)/2))``: density of ``t = x.y`` is
-    ``c_p (1 - t^2)^{(p-3)/2}`` on ``[-1, 1]`` for independent uniform ``x, y`` on ``S^{p-1}``."""
+    """The Funk-Hecke constant ``c_p = Gamma(p/2) / (sqrt(pi) Gamma((p-1)/2))``.
+
+    The cosine ``t = x.y`` of independent uniform ``x, y`` on ``S^{p-1}`` has density
+    ``c_p (1 - t^2)^{(p-3)/2}`` on ``[-1, 1]``.
+
+    Parameters
+    ----------
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+
+    Returns
+    -------
+    float
+        ``c_p``.
+
+    Raises
+    ------
+    TypeError
+        If ``p`` is not an integer.
+    ValueError
+        If ``p < 2``.
+
+    Examples
+    --------
+    >>> round(funk_hecke_constant(3), 12)  # t is uniform on [-1, 1] on S^2
+    0.5
+    """
     p = _check_p(p)
     return math.exp(math.lgamma(p / 2) - math.lgamma((p - 1) / 2)) / math.sqrt(math.pi)
 
@@ -181,7 +246,34 @@ def gegenbauer(k: int, p: int, t: Any) -> torch.Tensor:
 
     ``p = 2``: Chebyshev ``T_k``; ``p = 3``: Legendre ``P_k``; ``p >= 4``:
     ``C_k^{(p-2)/2}(t) / C_k^{(p-2)/2}(1)``, all evaluated by :mod:`scipy.special`.  ``t`` holds
-    cosines in ``[-1, 1]`` (any shape); the result keeps its dtype and device.
+    cosines in ``[-1, 1]`` (any shape).
+
+    Parameters
+    ----------
+    k : int
+        Degree, ``k >= 0``.
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+    t : array_like
+        Cosines in ``[-1, 1]``, any shape.
+
+    Returns
+    -------
+    torch.Tensor
+        ``P_k(t)``, shape, dtype and device of ``t`` (computed in float64 on the CPU; no
+        gradient flows through it).
+
+    Raises
+    ------
+    TypeError
+        If ``k`` or ``p`` is not an integer or ``t`` not numeric.
+    ValueError
+        If ``t`` leaves ``[-1, 1]`` or the polynomial overflows.
+
+    Examples
+    --------
+    >>> gegenbauer(2, 3, torch.tensor([0.0, 0.5, 1.0]))  # Legendre (3 t^2 - 1) / 2
+    tensor([-0.5000, -0.1250,  1.0000])
     """
     k = check_nonnegative_int(k, "k")
     p = _check_p(p)
@@ -194,7 +286,36 @@ def gegenbauer(k: int, p: int, t: Any) -> torch.Tensor:
 
 
 def gegenbauer_all(kmax: int, p: int, t: Any) -> torch.Tensor:
-    """``P_0(t), ..., P_kmax(t)`` stacked along a new first axis: shape ``(kmax + 1, *t.shape)``."""
+    """All Gegenbauer polynomials ``P_0(t), ..., P_kmax(t)`` of :func:`gegenbauer`.
+
+    Parameters
+    ----------
+    kmax : int
+        Largest degree, ``>= 0``.
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+    t : array_like
+        Cosines in ``[-1, 1]``, any shape.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(kmax + 1, *t.shape)``, dtype and device of ``t``.
+
+    Raises
+    ------
+    TypeError
+        If ``kmax`` or ``p`` is not an integer or ``t`` not numeric.
+    ValueError
+        If ``t`` leaves ``[-1, 1]`` or a polynomial overflows.
+
+    Examples
+    --------
+    >>> gegenbauer_all(2, 3, torch.tensor([0.0, 1.0]))
+    tensor([[ 1.0000,  1.0000],
+            [ 0.0000,  1.0000],
+            [-0.5000,  1.0000]])
+    """
     kmax = check_nonnegative_int(kmax, "kmax")
     p = _check_p(p)
     t = as_tensor(t, "t")
@@ -216,7 +337,7 @@ def _check_cosines(t: torch.Tensor, name: str) -> None:
 # ----------------------------------------------------------------------------- Funk-Hecke
 
 
-def _theta_rule(kmax: int, nodes: int | None, breakpoints: Sequence[float]):
+def _theta_rule(kmax: int, quadrature_order: int | None, breakpoints: Sequence[float]):
     """Composite Gauss-Legendre rule in the angle ``theta`` on ``[0, pi]``.
 
     Working in ``theta`` (``t = cos theta``) removes the square-root singularities that kernels
@@ -224,7 +345,7 @@ def _theta_rule(kmax: int, nodes: int | None, breakpoints: Sequence[float]):
     ``arccos t = theta`` are analytic in ``theta``.  ``breakpoints`` (cosines in ``(-1, 1)``
     where the kernel has a kink) split the interval so each panel has a smooth integrand.
     """
-    n = nodes if nodes is not None else max(64, (6 * kmax) // 5 + 80)
+    n = quadrature_order if quadrature_order is not None else max(64, (6 * kmax) // 5 + 80)
     cuts = sorted({0.0, math.pi, *(math.acos(b) for b in breakpoints)})
     x, w = np.polynomial.legendre.leggauss(n)
     thetas, weights = [], []
@@ -239,7 +360,7 @@ def mercer_eigenvalues(
     p: int,
     kmax: int,
     *,
-    nodes: int | None = None,
+    quadrature_order: int | None = None,
     breakpoints: Sequence[float] = (),
 ) -> torch.Tensor:
     """Eigenvalues ``mu_0, ..., mu_kmax`` of the dot-product kernel ``kernel(x.y)`` on ``S^{p-1}``.
@@ -249,7 +370,8 @@ def mercer_eigenvalues(
     :func:`funk_hecke_constant`), so that ``kernel(x.y) = sum_k mu_k sum_j Y_kj(x) Y_kj(y)`` for
     ``L^2(sigma)``-orthonormal harmonics (Proposition 5 of Bietti & Mairal, equation (10)).
 
-    The integral is taken in the angle ``g`` by Gauss-Legendre with ``nodes`` nodes per panel
+    The integral is taken in the angle ``g`` by Gauss-Legendre with ``quadrature_order`` nodes
+    per panel
     (default ``max(64, 1.2 kmax + 80)``), which converges exponentially for kernels that are
     analytic in the angle, such as ``kappa``, ``kappa0``, ``kappa1`` (whose square-root kinks at
     ``t = +-1`` disappear in ``g``), the RBF ``exp((t - 1) / s^2)`` and the Laplace kernel
@@ -258,19 +380,48 @@ def mercer_eigenvalues(
     first eigenvalues, ``1e-9`` to ``6e-8`` at ``k = 200..300`` for ``p <= 5`` (the absolute
     rounding floor is near ``1e-17``; Gauss-Legendre weights cost ``~1e-14`` absolute).
 
-    ``kernel`` maps a float64 tensor of cosines to a tensor of the same shape; it is checked to
-    be finite on ``[-1, 1]`` (endpoints included).  Returns a float64 tensor of shape
-    ``(kmax + 1,)`` on the CPU.
+    Parameters
+    ----------
+    kernel : callable
+        Maps a float64 tensor of cosines to a tensor of the same shape; it is checked to be
+        finite on ``[-1, 1]`` (endpoints included).
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+    kmax : int
+        Largest degree, ``>= 0``.
+    quadrature_order : int, optional
+        Gauss-Legendre nodes per panel, ``>= 2`` (default ``max(64, 1.2 kmax + 80)``).
+    breakpoints : sequence of float, optional
+        Cosines in ``(-1, 1)`` where the kernel has a kink (panels end there).
+
+    Returns
+    -------
+    torch.Tensor
+        ``mu_0, ..., mu_kmax``, float64 of shape ``(kmax + 1,)`` on the CPU.
+
+    Raises
+    ------
+    TypeError
+        If ``kernel`` is not callable or an integer argument is not an integer.
+    ValueError
+        If ``kernel`` is not elementwise or not finite on ``[-1, 1]``, or a breakpoint lies
+        outside ``(-1, 1)``.
+
+    Examples
+    --------
+    >>> mu = mercer_eigenvalues(torch.exp, 3, 3)  # kernel exp(x.y) on S^2
+    >>> [round(v, 6) for v in mu.tolist()]  # modified spherical Bessel i_k(1); i_0(1) = sinh 1
+    [1.175201, 0.367879, 0.071563, 0.010065]
     """
     kernel = _check_callable(kernel, "kernel")
     p = _check_p(p)
     kmax = check_nonnegative_int(kmax, "kmax")
-    if nodes is not None:
-        nodes = check_positive_int(nodes, "nodes", minimum=2)
+    if quadrature_order is not None:
+        quadrature_order = check_positive_int(quadrature_order, "quadrature_order", minimum=2)
     bps = [float(b) for b in breakpoints]
     if any(not -1.0 < b < 1.0 for b in bps):
         raise ValueError(f"breakpoints must be cosines strictly inside (-1, 1), got {bps}")
-    theta, w = _theta_rule(kmax, nodes, bps)
+    theta, w = _theta_rule(kmax, quadrature_order, bps)
     t = np.cos(theta)
     probe = torch.as_tensor(np.concatenate([t, [-1.0, 1.0]]), dtype=torch.float64)
     kv = _kernel_values(kernel, probe)[:-2].numpy()
@@ -284,7 +435,34 @@ def mercer_sum(mu: Any, p: int, t: Any) -> torch.Tensor:
     """Truncated Mercer series ``sum_{k <= K} mu_k N(p, k) P_k(t)`` (``K = len(mu) - 1``).
 
     With ``mu`` from :func:`mercer_eigenvalues` this reconstructs the kernel as a function of the
-    cosine ``t`` (addition formula).  Keeps the dtype and device of ``t``.
+    cosine ``t`` (addition formula).
+
+    Parameters
+    ----------
+    mu : array_like
+        Eigenvalues ``mu_0, ..., mu_K``, shape ``(K + 1,)``.
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+    t : array_like
+        Cosines in ``[-1, 1]``, any shape.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape, dtype and device of ``t``.
+
+    Raises
+    ------
+    TypeError
+        If ``p`` is not an integer or ``mu``/``t`` not numeric.
+    ValueError
+        If ``mu`` is not 1-D or ``t`` leaves ``[-1, 1]``.
+
+    Examples
+    --------
+    >>> mu = mercer_eigenvalues(torch.exp, 3, 12)
+    >>> print(round(float(mercer_sum(mu, 3, torch.tensor(0.3, dtype=torch.float64))), 6))
+    1.349859
     """
     p = _check_p(p)
     mu = as_tensor(mu, "mu", ndim=1)
@@ -303,6 +481,33 @@ def zonal_energies(g: Callable, p: int, kmax: int, **quad: Any) -> torch.Tensor:
     By Funk-Hecke ``f_k(x) = N(p, k) lambda_k P_k(x.e)`` with ``lambda_k`` the "eigenvalue" of
     ``g`` computed as in :func:`mercer_eigenvalues` (keyword ``quad`` is passed on, e.g.
     ``breakpoints=[0.0]`` for ``g(t) = |t|``), so ``||f_k||^2 = N(p, k) lambda_k^2``.
+
+    Parameters
+    ----------
+    g : callable
+        The profile, acting elementwise on a float64 tensor of cosines.
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+    kmax : int
+        Largest degree, ``>= 0``.
+    **quad
+        ``quadrature_order`` and ``breakpoints`` of :func:`mercer_eigenvalues`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``||f_0||^2, ..., ||f_kmax||^2``, float64 of shape ``(kmax + 1,)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`mercer_eigenvalues`.
+
+    Examples
+    --------
+    >>> e = zonal_energies(lambda t: t, 3, 2)  # f(x) = x.e has degree 1, ||f||^2 = 1/3
+    >>> [round(v, 6) for v in e.tolist()]
+    [0.0, 0.333333, 0.0]
     """
     _check_callable(g, "g")
     lam = mercer_eigenvalues(g, p, kmax, **quad)
@@ -324,6 +529,38 @@ def sphere_quadrature(
     proportional to ``(1 - t^2)^{(p-3)/2}`` and is integrated by Gauss-Jacobi with
     ``ceil((degree + 1) / 2)`` nodes, ``z`` by the rule of ``S^{p-2}`` (recursively).
     ``M`` grows like ``(degree / 2)^{p-1}``; at most ``MAX_QUADRATURE_NODES``.
+
+    Parameters
+    ----------
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+    degree : int
+        Polynomial degree integrated exactly, ``>= 0``.
+    dtype : torch.dtype, optional
+        Default float64.
+    device : None, str, int or torch.device, optional
+        Where the result lives.
+
+    Returns
+    -------
+    points : torch.Tensor
+        Nodes on the unit sphere, shape ``(M, p)``.
+    weights : torch.Tensor
+        Positive weights summing to 1, shape ``(M,)``.
+
+    Raises
+    ------
+    TypeError
+        If ``p`` or ``degree`` is not an integer.
+    ValueError
+        If ``p < 2``, ``degree < 0``, the rule would exceed ``MAX_QUADRATURE_NODES`` or
+        ``device`` cannot be used.
+
+    Examples
+    --------
+    >>> pts, w = sphere_quadrature(3, 4)
+    >>> pts.shape, round(float(w @ pts[:, 0] ** 2), 12)  # E[x_1^2] = 1/3
+    (torch.Size([15, 3]), 0.333333333333)
     """
     from scipy import special
 
@@ -368,6 +605,28 @@ class HarmonicBasis:
     the space, their Gram matrix is ``<g_i, g_j> = P_k(z_i.z_j) / N`` (addition formula), and
     with ``G = V diag(l) V^T`` (its ``N`` positive eigenvalues) ``Y(x) = g(x) V diag(l)^{-1/2}``
     is orthonormal.  Calling the basis on points ``x`` of shape ``(m, p)`` returns ``(m, N)``.
+    Build it with :func:`harmonic_basis`.
+
+    Parameters
+    ----------
+    p : int
+        Dimension of the ambient space.
+    k : int
+        Degree.
+    centers : torch.Tensor
+        The centres ``z_i``, shape ``(M, p)``.
+    coef : torch.Tensor
+        ``V diag(l)^{-1/2}``, shape ``(M, N)``.
+
+    Examples
+    --------
+    >>> basis = harmonic_basis(3, 2, seed=0)
+    >>> basis
+    HarmonicBasis(p=3, k=2, dim=5)
+    >>> pts, w = sphere_quadrature(3, 6)
+    >>> Y = basis(pts)
+    >>> print(round(float((Y.T @ (w[:, None] * Y) - torch.eye(5)).abs().max()), 9))  # Gram = I
+    0.0
     """
 
     def __init__(self, p: int, k: int, centers: torch.Tensor, coef: torch.Tensor):
@@ -380,6 +639,7 @@ class HarmonicBasis:
         return self.coef.shape[1]
 
     def __call__(self, x: Any) -> torch.Tensor:
+        """Values ``Y_1(x), ..., Y_N(x)`` at points ``x`` of shape ``(m, p)``; shape ``(m, N)``."""
         x = check_on_sphere(x, "x", self.p)
         c = self.centers.to(dtype=x.dtype, device=x.device)
         g = gegenbauer(self.k, self.p, (x @ c.T).clamp(-1.0, 1.0))
@@ -398,15 +658,51 @@ def harmonic_basis(
     dtype: torch.dtype = DEFAULT_DTYPE,
     device: Any = None,
 ) -> HarmonicBasis:
-    """A random orthonormal basis of the degree-``k`` harmonics on ``S^{p-1}`` (see
-    :class:`HarmonicBasis`).  ``N(p, k)`` must not exceed ``MAX_BASIS_DIM``."""
+    """A random ``L^2(sigma)``-orthonormal basis of the degree-``k`` harmonics on ``S^{p-1}``.
+
+    The construction is described in :class:`HarmonicBasis`; its random centres are drawn
+    uniformly on the sphere (on the CPU, then moved to ``device``).
+
+    Parameters
+    ----------
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+    k : int
+        Degree, ``k >= 0``; ``N(p, k)`` must not exceed ``MAX_BASIS_DIM``.
+    seed : int, optional
+        Seed of a fresh CPU generator; pass ``seed`` or ``generator``, not both.
+    generator : torch.Generator, optional
+        A CPU generator.
+    dtype : torch.dtype, optional
+        Default float64.
+    device : None, str, int or torch.device, optional
+        Where the basis evaluates.
+
+    Returns
+    -------
+    HarmonicBasis
+        A callable mapping ``(m, p)`` points to ``(m, N(p, k))`` values.
+
+    Raises
+    ------
+    TypeError
+        If ``p``, ``k`` or ``seed`` is not an integer.
+    ValueError
+        If ``p < 2``, ``k < 0``, ``N(p, k) > MAX_BASIS_DIM``, both ``seed`` and ``generator``
+        are given, or ``device`` cannot be used.
+
+    Examples
+    --------
+    >>> harmonic_basis(4, 3, seed=0).dim  # N(4, 3) = 16
+    16
+    """
     p = _check_p(p)
     k = check_nonnegative_int(k, "k")
     n = num_harmonics(p, k)
     if n > MAX_BASIS_DIM:
         raise ValueError(f"N(p={p}, k={k}) = {n} harmonics exceeds MAX_BASIS_DIM = {MAX_BASIS_DIM}")
     device = resolve_device(device)
-    gen = make_generator(seed, generator, "cpu")
+    gen = make_generator(seed, generator)
     m = n + max(8, n // 2)
     z = uniform_sphere(m, p, generator=gen, dtype=torch.float64)
     G = gegenbauer(k, p, (z @ z.T).clamp(-1.0, 1.0)) / n
@@ -428,9 +724,39 @@ def random_harmonic(
     dtype: torch.dtype = DEFAULT_DTYPE,
     device: Any = None,
 ) -> Callable[[Any], torch.Tensor]:
-    """A random degree-``k`` harmonic with unit ``L^2(sigma)`` norm, as a function of ``(m, p)``
-    points returning ``(m,)`` values (a random unit vector of coefficients in a random basis)."""
-    gen = make_generator(seed, generator, "cpu")
+    """A random degree-``k`` spherical harmonic with unit ``L^2(sigma)`` norm.
+
+    A random unit vector of coefficients in a random basis (:func:`harmonic_basis`), both
+    drawn on the CPU.
+
+    Parameters
+    ----------
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+    k : int
+        Degree, ``k >= 0``.
+    seed, generator, dtype, device : optional
+        As in :func:`harmonic_basis`.
+
+    Returns
+    -------
+    callable
+        Maps points of shape ``(m, p)`` to values of shape ``(m,)``; it carries the attributes
+        ``degree``, ``basis`` and ``coefficients``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`harmonic_basis`.
+
+    Examples
+    --------
+    >>> f = random_harmonic(3, 2, seed=0)
+    >>> e = degree_energies(f, 3, 3)  # all of its energy sits in degree 2
+    >>> [round(v, 9) for v in e.tolist()]
+    [0.0, 0.0, 1.0, 0.0]
+    """
+    gen = make_generator(seed, generator)
     basis = harmonic_basis(p, k, generator=gen, dtype=dtype, device=device)
     a = torch.randn(basis.dim, generator=gen, dtype=torch.float64)
     a = a / a.norm()
@@ -443,7 +769,7 @@ def random_harmonic(
     return f
 
 
-def _function_on_nodes(f: Callable, pts: torch.Tensor, name: str = "f") -> torch.Tensor:
+def _values_at_nodes(f: Callable, pts: torch.Tensor, name: str = "f") -> torch.Tensor:
     _check_callable(f, name)
     vals = as_tensor(f(pts), name, finite=False)
     if vals.shape != (pts.shape[0],):
@@ -465,14 +791,46 @@ def degree_energies(
     (e.g. a network's outputs at those nodes over training time).  Uses the product rule of
     degree ``degree`` (default ``2 kmax + 16``) and an orthonormal basis per degree:
     ``||f_k||^2 = sum_j <f, Y_kj>^2``, exact when ``f`` is a polynomial of degree
-    ``<= degree - kmax``.  Returns float64 of shape ``(..., kmax + 1)``.
+    ``<= degree - kmax``.
+
+    Parameters
+    ----------
+    f : callable or array_like
+        The function, or its values at the quadrature nodes, shape ``(..., M)``.
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+    kmax : int
+        Largest degree, ``>= 0``.
+    degree : int, optional
+        Degree of the quadrature rule (default ``2 kmax + 16``).
+    seed : int, optional
+        Seed of the bases (default 0; the result does not depend on it up to rounding).
+
+    Returns
+    -------
+    torch.Tensor
+        ``||f_0||^2, ..., ||f_kmax||^2``, float64 of shape ``(..., kmax + 1)``.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is neither callable nor a tensor/array.
+    ValueError
+        If the values do not match the nodes, or ``f`` returns a wrong shape or non-finite
+        values.
+
+    Examples
+    --------
+    >>> e = degree_energies(lambda x: x[:, 0] ** 2, 3, 2)  # x_1^2 = 1/3 + (x_1^2 - 1/3)
+    >>> [round(v, 9) for v in e.tolist()]  # 1/9 and 4/45
+    [0.111111111, 0.0, 0.088888889]
     """
     p = _check_p(p)
     kmax = check_nonnegative_int(kmax, "kmax")
     degree = 2 * kmax + 16 if degree is None else check_nonnegative_int(degree, "degree")
     pts, w = sphere_quadrature(p, degree)
     if callable(f):
-        vals = _function_on_nodes(f, pts)
+        vals = _values_at_nodes(f, pts)
     elif isinstance(f, (torch.Tensor, np.ndarray)):
         vals = as_tensor(f, "f").detach().to(dtype=torch.float64, device="cpu")
         if vals.dim() == 0 or vals.shape[-1] != pts.shape[0]:
@@ -497,14 +855,45 @@ def project_onto_degree(
 
     ``f_k(x) = N(p, k) E_y[f(y) P_k(x.y)]`` (reproducing property of the addition formula),
     the expectation taken by :func:`sphere_quadrature` of degree ``degree``
-    (default ``2 k + 16``).  ``x`` has shape ``(m, p)``; returns ``(m,)``.
+    (default ``2 k + 16``).
+
+    Parameters
+    ----------
+    f : callable
+        Maps points ``(M, p)`` of the sphere to values ``(M,)``.
+    p : int
+        Dimension of the ambient space, ``p >= 2``.
+    k : int
+        Degree, ``k >= 0``.
+    x : array_like
+        Points of the unit sphere, shape ``(m, p)``.
+    degree : int, optional
+        Degree of the quadrature rule.
+
+    Returns
+    -------
+    torch.Tensor
+        ``f_k(x)``, shape ``(m,)``, dtype and device of ``x``.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not callable or an integer argument is not an integer.
+    ValueError
+        If ``x`` is not on the sphere or ``f`` returns a wrong shape or non-finite values.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[0.6, 0.8, 0.0]], dtype=torch.float64)
+    >>> project_onto_degree(lambda y: y[:, 0] + y[:, 1] ** 2, 3, 1, x)  # degree-1 part is y_1
+    tensor([0.6000], dtype=torch.float64)
     """
     p = _check_p(p)
     k = check_nonnegative_int(k, "k")
     x = check_on_sphere(x, "x", p)
     degree = 2 * k + 16 if degree is None else check_nonnegative_int(degree, "degree")
     pts, w = sphere_quadrature(p, degree, dtype=x.dtype, device=x.device)
-    wf = w * _function_on_nodes(f, pts)
+    wf = w * _values_at_nodes(f, pts)
     P = gegenbauer(k, p, (x @ pts.T).clamp(-1.0, 1.0))
     return num_harmonics(p, k) * (P @ wf)
 
@@ -516,6 +905,34 @@ def rkhs_norm(energies: Any, mu: Any, *, zero_tol: float = 1e-12) -> float:
     :func:`mercer_eigenvalues`.  A degree with ``mu_k <= zero_tol * max(mu)`` counts as a zero
     eigenvalue: the norm is ``inf`` if ``f`` has energy above ``zero_tol * sum(energies)`` there
     (``f`` is then not in the RKHS).  Degrees beyond ``len(mu)`` are ignored (truncation).
+
+    Parameters
+    ----------
+    energies : array_like
+        ``||f_k||^2 >= 0``, shape ``(K1,)``.
+    mu : array_like
+        Kernel eigenvalues ``>= 0``, shape ``(K2,)``.
+    zero_tol : float, optional
+        Relative threshold below which an eigenvalue or an energy counts as zero.
+
+    Returns
+    -------
+    float
+        The norm (``inf`` if ``f`` is not in the RKHS).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If an energy or eigenvalue is negative, or an argument is not 1-D.
+
+    Examples
+    --------
+    >>> rkhs_norm([0.0, 1.0], [0.5, 0.25])  # sqrt(1 / 0.25)
+    2.0
+    >>> rkhs_norm([1.0, 1.0], [1.0, 0.0])  # energy where mu_k = 0
+    inf
     """
     e = as_tensor(energies, "energies", ndim=1).double().cpu()
     mu = as_tensor(mu, "mu", ndim=1).double().cpu()

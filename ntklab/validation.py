@@ -44,8 +44,37 @@ def _is_real_number(value: Any) -> bool:
 def check_positive_int(value: Any, name: str, *, even: bool = False, minimum: int = 1) -> int:
     """Return ``value`` as an ``int`` after checking it is an integer ``>= minimum``.
 
-    ``even=True`` additionally requires an even number (e.g. a width that is split into two
-    symmetric halves).
+    Parameters
+    ----------
+    value : int
+        The value to check (Python or numpy integer; ``bool`` is refused).
+    name : str
+        The argument's name, used in the error message.
+    even : bool, optional
+        Also require an even number (e.g. a width split into two symmetric halves).
+    minimum : int, optional
+        Smallest value allowed (default 1).
+
+    Returns
+    -------
+    int
+        ``value`` as a Python ``int``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer.
+    ValueError
+        If ``value < minimum``, or ``even`` and ``value`` is odd.
+
+    Examples
+    --------
+    >>> check_positive_int(4, "width", even=True)
+    4
+    >>> check_positive_int(0, "width")
+    Traceback (most recent call last):
+    ...
+    ValueError: width must be an integer >= 1, got 0
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
@@ -58,36 +87,137 @@ def check_positive_int(value: Any, name: str, *, even: bool = False, minimum: in
 
 
 def check_nonnegative_int(value: Any, name: str) -> int:
-    """Return ``value`` as an ``int`` after checking it is an integer ``>= 0``."""
+    """Return ``value`` as an ``int`` after checking it is an integer ``>= 0``.
+
+    Parameters
+    ----------
+    value : int
+        The value to check.
+    name : str
+        The argument's name, used in the error message.
+
+    Returns
+    -------
+    int
+        ``value`` as a Python ``int``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer.
+    ValueError
+        If ``value < 0``.
+
+    Examples
+    --------
+    >>> check_nonnegative_int(0, "depth")
+    0
+    """
     return check_positive_int(value, name, minimum=0)
 
 
-def check_positive(value: Any, name: str) -> float:
-    """Return ``value`` as a ``float`` after checking it is a finite real number ``> 0``."""
+def _real_scalar(value: Any, name: str) -> float:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
     if not _is_real_number(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    return float(value)
+
+
+def check_positive(value: Any, name: str) -> float:
+    """Return ``value`` as a ``float`` after checking it is a finite real number ``> 0``.
+
+    Parameters
+    ----------
+    value : float or one-element tensor
+        The value to check.
+    name : str
+        The argument's name, used in the error message.
+
+    Returns
+    -------
+    float
+        ``value`` as a Python ``float`` (a tensor is read with ``.item()``, so no gradient
+        flows through the result).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number.
+    ValueError
+        If ``value`` is not finite or ``<= 0``.
+
+    Examples
+    --------
+    >>> check_positive(0.5, "step_size")
+    0.5
+    """
+    value = _real_scalar(value, name)
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return value
 
 
 def check_nonnegative(value: Any, name: str) -> float:
-    """Return ``value`` as a ``float`` after checking it is a finite real number ``>= 0``."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if not _is_real_number(value):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    """Return ``value`` as a ``float`` after checking it is a finite real number ``>= 0``.
+
+    Parameters
+    ----------
+    value : float or one-element tensor
+        The value to check.
+    name : str
+        The argument's name, used in the error message.
+
+    Returns
+    -------
+    float
+        ``value`` as a Python ``float``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number.
+    ValueError
+        If ``value`` is not finite or ``< 0``.
+
+    Examples
+    --------
+    >>> check_nonnegative(0, "ridge")
+    0.0
+    """
+    value = _real_scalar(value, name)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     return value
 
 
 def check_probability(value: Any, name: str) -> float:
-    """Return ``value`` as a ``float`` after checking ``0 < value < 1`` (a failure probability)."""
+    """Return ``value`` as a ``float`` after checking ``0 < value < 1`` (a failure probability).
+
+    Parameters
+    ----------
+    value : float
+        The value to check.
+    name : str
+        The argument's name, used in the error message.
+
+    Returns
+    -------
+    float
+        ``value`` as a Python ``float``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number.
+    ValueError
+        If ``value`` is not strictly between 0 and 1.
+
+    Examples
+    --------
+    >>> check_probability(0.05, "delta")
+    0.05
+    """
     if not _is_real_number(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     value = float(value)
@@ -97,7 +227,34 @@ def check_probability(value: Any, name: str) -> float:
 
 
 def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
-    """Return ``value`` after checking it is one of ``choices`` (strings)."""
+    """Return ``value`` after checking it is one of ``choices`` (strings).
+
+    Parameters
+    ----------
+    value : str
+        The value to check.
+    name : str
+        The argument's name, used in the error message.
+    choices : iterable of str
+        The allowed values.
+
+    Returns
+    -------
+    str
+        ``value`` unchanged.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a string.
+    ValueError
+        If ``value`` is not one of ``choices``.
+
+    Examples
+    --------
+    >>> check_choice("relu", "activation", ["relu", "erf"])
+    'relu'
+    """
     choices = tuple(choices)
     if not isinstance(value, str):
         raise TypeError(f"{name} must be one of {choices}, got {type(value).__name__} {value!r}")
@@ -107,15 +264,65 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
 
 
 def resolve_device(device: Any = None) -> torch.device:
-    """Turn ``None``/string/``torch.device`` into a ``torch.device`` (``None`` means CPU)."""
+    """Turn a device request into a ``torch.device`` that exists on this machine.
+
+    Parameters
+    ----------
+    device : None, str, int or torch.device, optional
+        ``None`` means the CPU; a string (``"cpu"``, ``"cuda"``, ``"cuda:1"``) or a
+        ``torch.device`` is taken as torch reads it; an ``int`` is a CUDA index, as in torch
+        (``0`` is ``"cuda:0"``).
+
+    Returns
+    -------
+    torch.device
+        The device.
+
+    Raises
+    ------
+    TypeError
+        If ``device`` is of another type (``bool`` and ``float`` included).
+    ValueError
+        If the string is not a torch device, the index is negative, or CUDA is requested on a
+        machine without CUDA (torch itself would fail later with an ``AssertionError``) or
+        with fewer devices than the index asks for.
+
+    Examples
+    --------
+    >>> resolve_device(None)
+    device(type='cpu')
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
     if device is None:
         return torch.device("cpu")
-    if isinstance(device, (str, torch.device)):
+    if isinstance(device, bool) or not isinstance(device, (str, numbers.Integral, torch.device)):
+        raise TypeError(
+            f"device must be a str, int (a CUDA index) or torch.device, got "
+            f"{type(device).__name__} {device!r}"
+        )
+    if isinstance(device, numbers.Integral):
+        if device < 0:
+            raise ValueError(f"device must be a CUDA index >= 0, got {device}")
+        dev = torch.device("cuda", int(device))
+    else:
         try:
-            return torch.device(device)
+            dev = torch.device(device)
         except RuntimeError as err:
             raise ValueError(f"device {device!r} is not a valid torch device") from err
-    raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {device!r} asks for CUDA, but CUDA is not available on this machine "
+                "(torch.cuda.is_available() is False); use device='cpu'"
+            )
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(
+                f"device {device!r} asks for CUDA index {dev.index}, but there is "
+                f"only {count} CUDA device(s)"
+            )
+    return dev
 
 
 def _inside_torch_func(x: torch.Tensor) -> bool:
@@ -130,6 +337,30 @@ def check_finite_tensor(x: torch.Tensor, name: str) -> torch.Tensor:
     Inside a ``torch.func`` transform the check is skipped: it is data-dependent control flow,
     which ``vmap`` cannot trace, and the inputs were already checked outside the transform by
     the function that called it (e.g. :func:`ntklab.empirical.ntk`).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Any shape.
+    name : str
+        The argument's name, used in the error message.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` itself.
+
+    Raises
+    ------
+    ValueError
+        If a floating or complex ``x`` has a NaN or infinite entry.
+
+    Examples
+    --------
+    >>> check_finite_tensor(torch.tensor([1.0, float("nan")]), "x")
+    Traceback (most recent call last):
+    ...
+    ValueError: x contains NaN or infinite entries
     """
     if _inside_torch_func(x):
         return x
@@ -149,9 +380,45 @@ def as_tensor(
 ) -> torch.Tensor:
     """Convert ``x`` (tensor, numpy array, list or Python number) to a floating tensor.
 
-    Tensors keep their floating dtype and device unless ``dtype``/``device`` say otherwise;
-    everything else becomes :data:`DEFAULT_DTYPE` (float64) on ``device`` (CPU if ``None``).
-    ``ndim`` restricts the number of dimensions; ``finite`` rejects NaN and infinities.
+    Tensors keep their floating dtype and device (and their autograd graph) unless
+    ``dtype``/``device`` say otherwise; integer tensors become :data:`DEFAULT_DTYPE`; numpy
+    float32 arrays stay float32 and every other array, list or number becomes float64 on
+    ``device`` (CPU if ``None``).
+
+    Parameters
+    ----------
+    x : torch.Tensor, numpy.ndarray, list, tuple or number
+        The input, any shape.
+    name : str
+        The argument's name, used in error messages.
+    dtype : torch.dtype, optional
+        Cast to this dtype.
+    device : None, str, int or torch.device, optional
+        Move to this device (see :func:`resolve_device`).
+    ndim : int or tuple of int, optional
+        Allowed numbers of dimensions.
+    finite : bool, optional
+        Refuse NaN and infinite entries (default ``True``).
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape as ``x``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not numeric (strings, objects, ``bool``).
+    ValueError
+        If the number of dimensions is not in ``ndim``, an entry is not finite (with
+        ``finite=True``), or ``device`` cannot be used (see :func:`resolve_device`).
+
+    Examples
+    --------
+    >>> as_tensor([1, 2], "x")
+    tensor([1., 2.], dtype=torch.float64)
+    >>> as_tensor(torch.ones(2, dtype=torch.float32), "x").dtype
+    torch.float32
     """
     if isinstance(x, torch.Tensor):
         t = x
@@ -196,10 +463,38 @@ def check_matrix(
     device: Any = None,
     min_rows: int = 1,
 ) -> torch.Tensor:
-    """Return ``x`` as a finite 2-D tensor of shape ``(N, cols)``.
+    """Return ``x`` as a finite 2-D tensor of shape ``(N, cols)``, one row per point.
 
-    A matrix of inputs has one row per point.  ``cols`` (if given) is the required feature
-    dimension; the error names both numbers.
+    Parameters
+    ----------
+    x : array_like
+        The matrix, shape ``(N, cols)``.
+    name : str
+        The argument's name, used in error messages.
+    cols : int, optional
+        The required number of columns (the input dimension).
+    dtype, device : optional
+        As in :func:`as_tensor`.
+    min_rows : int, optional
+        The fewest rows allowed (default 1).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(N, cols)``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not numeric.
+    ValueError
+        If ``x`` is not 2-D, has fewer than ``min_rows`` rows or not ``cols`` columns (the
+        message names both numbers), or is not finite.
+
+    Examples
+    --------
+    >>> check_matrix([[1.0, 2.0]], "x1", cols=2).shape
+    torch.Size([1, 2])
     """
     t = as_tensor(x, name, dtype=dtype, device=device, ndim=2)
     if t.shape[0] < min_rows:
@@ -212,7 +507,28 @@ def check_matrix(
 
 
 def check_same_length(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
-    """Raise ``ValueError`` unless ``a`` and ``b`` have the same first dimension."""
+    """Raise ``ValueError`` unless ``a`` and ``b`` have the same first dimension.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor
+        Tensors of shapes ``(m, ...)`` and ``(m', ...)``.
+    a_name, b_name : str
+        Their names, used in the error message.
+
+    Raises
+    ------
+    ValueError
+        If ``m != m'``.
+
+    Examples
+    --------
+    >>> check_same_length(torch.ones(3), "x", torch.ones(3, 2), "y")
+    >>> check_same_length(torch.ones(3), "x", torch.ones(4), "y")
+    Traceback (most recent call last):
+    ...
+    ValueError: x and y must have the same length, got 3 and 4
+    """
     if a.shape[0] != b.shape[0]:
         raise ValueError(
             f"{a_name} and {b_name} must have the same length, got {a.shape[0]} and {b.shape[0]}"
@@ -220,23 +536,55 @@ def check_same_length(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str
 
 
 def make_generator(
-    seed: int | None = None,
-    generator: torch.Generator | None = None,
-    device: Any = None,
+    seed: int | None = None, generator: torch.Generator | None = None
 ) -> torch.Generator:
-    """Return a ``torch.Generator`` for reproducible draws.
+    """Return a CPU ``torch.Generator`` for reproducible draws.
 
-    Pass either ``generator`` (used as is) or ``seed`` (a fresh generator seeded with it);
-    with neither, a fresh generator is seeded from torch's global generator, so results follow
-    ``torch.manual_seed``.
+    ntklab draws every random number on the CPU with a CPU generator and then moves the
+    result to the requested device, so a seed gives the same numbers on every device.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed of a fresh generator.
+    generator : torch.Generator, optional
+        A CPU generator, used as is (its state advances with each draw).  With neither
+        ``seed`` nor ``generator``, a fresh generator is seeded from torch's global
+        generator, so results follow ``torch.manual_seed``.
+
+    Returns
+    -------
+    torch.Generator
+        A generator on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If both ``seed`` and ``generator`` are given, or ``generator`` is not on the CPU.
+    TypeError
+        If ``seed`` is not an integer or ``generator`` not a ``torch.Generator``.
+
+    Examples
+    --------
+    >>> a = torch.randn(2, generator=make_generator(seed=3))
+    >>> b = torch.randn(2, generator=make_generator(seed=3))
+    >>> bool(torch.equal(a, b))
+    True
+    >>> make_generator(seed=3).device
+    device(type='cpu')
     """
     if generator is not None:
         if seed is not None:
             raise ValueError("pass either seed or generator, not both")
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        if generator.device.type != "cpu":
+            raise ValueError(
+                "generator must be a CPU torch.Generator (ntklab draws on the CPU, then moves "
+                f"the numbers to the device), got one on {generator.device}"
+            )
         return generator
-    gen = torch.Generator(device=resolve_device(device))
+    gen = torch.Generator()
     if seed is None:
         seed = int(torch.randint(0, 2**62, (1,)).item())
     elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral):

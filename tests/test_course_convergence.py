@@ -101,3 +101,28 @@ def test_bad_input():
         T.check_assumption_11_12(net, X, y, inflate=1.0)
     with pytest.raises(ValueError, match=r"^X and y must have the same length"):
         T.check_assumption_11_12(net, X, y[:2])
+
+
+def test_sample_ball_takes_seed_or_generator():
+    center = torch.zeros(5, dtype=torch.float64)
+    a = T.sample_ball(center, 2.0, 50, seed=3)
+    b = T.sample_ball(center, 2.0, 50, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    assert a.shape == (50, 5)
+    assert bool((a.norm(dim=1) <= 2.0).all())
+    s = T.sample_ball(center, 2.0, 10, seed=1, surface=True)
+    assert torch.allclose(s.norm(dim=1), torch.full((10,), 2.0, dtype=torch.float64))
+    with pytest.raises(ValueError, match="either seed or generator"):
+        T.sample_ball(center, 1.0, 2, seed=1, generator=torch.Generator())
+    with pytest.raises(ValueError, match=r"^count must"):
+        T.sample_ball(center, 1.0, 0, seed=1)
+    with pytest.raises(ValueError, match=r"^r must"):
+        T.sample_ball(center, -1.0, 2, seed=1)
+
+
+def test_sample_ball_same_numbers_on_every_device(device):
+    center = torch.ones(4, dtype=torch.float64)
+    ref = T.sample_ball(center, 1.0, 6, seed=0)
+    out = T.sample_ball(center.to(device), 1.0, 6, seed=0)
+    assert out.device.type == device.type
+    assert torch.allclose(out.cpu(), ref, rtol=1e-12, atol=1e-14)

@@ -356,3 +356,18 @@ def test_gradient_move_half_of_worst_case_in_mean():
 def test_near_zero_fraction_at_zero_input_is_one():
     w0, _, _, _ = _setup()
     assert float(lr.near_zero_fraction(torch.zeros(w0.shape[-1], dtype=w0.dtype), w0, 1.0)) == 1
+
+
+def test_random_perturbation_same_numbers_on_every_device(device):
+    w0, _ = lr.symmetric_xavier_init(3, 8, seed=0)
+    ref = lr.random_perturbation(w0, 1.0, radius="ball", seed=5)
+    out = lr.random_perturbation(w0.to(device), 1.0, radius="ball", seed=5)
+    assert out.device.type == device.type
+    assert torch.allclose(out.cpu(), ref, rtol=1e-12, atol=1e-14)
+
+
+def test_width_sweep_same_numbers_on_every_device(device):
+    ref = lr.width_sweep([4, 10], d=2, alpha=1.0, draws=3, seed=0)
+    out = lr.width_sweep([4, 10], d=2, alpha=1.0, draws=3, seed=0, device=device)
+    for key, value in ref.items():
+        np.testing.assert_allclose(out[key], value, rtol=1e-10, atol=1e-14)

@@ -17,6 +17,30 @@ def test_uniform_sphere_on_sphere_and_reproducible(device):
     assert torch.equal(x, data.uniform_sphere(200, 4, radius=2.0, seed=1, device=device))
 
 
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda **kw: data.gaussian_inputs(5, 3, **kw),
+        lambda **kw: data.uniform_sphere(5, 3, **kw),
+    ],
+)
+def test_a_seed_gives_the_same_numbers_on_every_device(draw, device):
+    # draws are made on the CPU and then moved, so the device does not change the numbers
+    ref = draw(seed=7)
+    assert torch.equal(draw(seed=7, device=device).cpu(), ref)
+    assert torch.equal(draw(generator=torch.Generator().manual_seed(7), device=device).cpu(), ref)
+
+
+def test_data_accepts_a_cuda_index(cuda):
+    assert data.gaussian_inputs(2, 2, seed=0, device=0).device == torch.device("cuda", 0)
+
+
+def test_data_cuda_request_without_cuda_is_a_value_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        data.gaussian_inputs(2, 2, seed=0, device="cuda")
+
+
 def test_uniform_sphere_is_uniform_first_moments():
     # mean 0 and second moment I/d: each entry of x x^T / m has std about 1/sqrt(m)
     m, d = 20000, 3

@@ -5,14 +5,13 @@ from __future__ import annotations
 import itertools
 import math
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ntklab import analytic
-from ntklab.course import smooth_activations
+from ntklab.data import uniform_sphere
 from ntklab.spherical import (
     degree_energies,
     gegenbauer,
@@ -23,7 +22,6 @@ from ntklab.spherical import (
     project_onto_degree,
     random_harmonic,
     rkhs_norm,
-    sample_sphere,
     sphere_quadrature,
     zonal_energies,
 )
@@ -69,8 +67,8 @@ def test_num_harmonics_direct_count(p, k):
 @pytest.mark.parametrize(("p", "k"), [(2, 3), (3, 2), (3, 5), (4, 3), (5, 2)])
 def test_num_harmonics_is_rank_of_zonal_functions(p, k):
     # the functions x -> P_k(x.z_j) span exactly the degree-k harmonics: numerical rank = N(p, k)
-    x = sample_sphere(80, p, seed=1)
-    z = sample_sphere(80, p, seed=2)
+    x = uniform_sphere(80, p, seed=1)
+    z = uniform_sphere(80, p, seed=2)
     s = torch.linalg.svdvals(gegenbauer(k, p, (x @ z.T).clamp(-1, 1)))
     assert int((s > 1e-9 * s[0]).sum()) == num_harmonics(p, k)
 
@@ -99,7 +97,7 @@ def test_gegenbauer_known_cases(device):
 def test_addition_formula_and_orthonormality(p, k):
     basis = harmonic_basis(p, k, seed=3)
     assert basis.dim == num_harmonics(p, k)
-    x, y = sample_sphere(6, p, seed=4), sample_sphere(6, p, seed=5)
+    x, y = uniform_sphere(6, p, seed=4), uniform_sphere(6, p, seed=5)
     lhs = basis(x) @ basis(y).T
     rhs = num_harmonics(p, k) * gegenbauer(k, p, (x @ y.T).clamp(-1, 1))
     assert torch.allclose(lhs, rhs, atol=1e-10)
@@ -110,7 +108,7 @@ def test_addition_formula_and_orthonormality(p, k):
 
 def test_harmonic_basis_monte_carlo_orthonormal():
     basis = harmonic_basis(3, 2, seed=0)
-    Y = basis(sample_sphere(200_000, 3, seed=9))
+    Y = basis(uniform_sphere(200_000, 3, seed=9))
     gram = Y.T @ Y / Y.shape[0]
     # each entry is a mean of 2e5 products with variance <= max_x |Y|^4 ~ 25: sd ~ 0.011
     assert (gram - torch.eye(5, dtype=gram.dtype)).abs().max() < 0.06
@@ -159,8 +157,8 @@ def test_mercer_eigenvalues_polynomial_kernel_is_finite_sum():
 def test_mercer_eigenvalues_kappa_monte_carlo(p):
     # mu_k = E[kappa(x.y) P_k(x.y)] for independent uniform x, y
     gen = torch.Generator().manual_seed(11)
-    x = sample_sphere(100_000, p, generator=gen)
-    y = sample_sphere(100_000, p, generator=gen)
+    x = uniform_sphere(100_000, p, generator=gen)
+    y = uniform_sphere(100_000, p, generator=gen)
     t = (x * y).sum(1).clamp(-1, 1)
     mu = mercer_eigenvalues(analytic.kappa, p, 6)
     kt = analytic.kappa(t)
@@ -206,8 +204,8 @@ def test_mercer_sum_reconstructs_kernel():
 
 def test_breakpoints_for_interior_kink():
     # |t| on S^2 (Legendre): mu_2 = 5/8 * int_{-1}^{1} |t| P_2 / 2 ... closed form 5/16 * 2/4
-    mu_plain = mercer_eigenvalues(torch.abs, 3, 2, nodes=64)
-    mu_split = mercer_eigenvalues(torch.abs, 3, 2, nodes=64, breakpoints=[0.0])
+    mu_plain = mercer_eigenvalues(torch.abs, 3, 2, quadrature_order=64)
+    mu_split = mercer_eigenvalues(torch.abs, 3, 2, quadrature_order=64, breakpoints=[0.0])
     exact = torch.tensor([0.5, 0.0, 0.125], dtype=torch.float64)  # int_0^1 t(3t^2-1)/2 dt = 1/8
     assert torch.allclose(mu_split, exact, atol=1e-13)
     assert (mu_plain - exact).abs().max() > 1e-8  # without the split the kink costs accuracy
@@ -237,7 +235,7 @@ def test_projection_of_polynomial_reconstructs_it():
     def f(x):
         return 0.7 + 2 * x[:, 1] + f3(x) + x[:, 0] ** 2
 
-    x = sample_sphere(9, p, seed=1)
+    x = uniform_sphere(9, p, seed=1)
     parts = [project_onto_degree(f, p, k, x) for k in range(5)]
     assert torch.allclose(sum(parts), f(x), atol=1e-12)
     assert torch.allclose(parts[3], f3(x), atol=1e-12)
@@ -253,8 +251,8 @@ def test_projection_monte_carlo():
     def f(x):
         return torch.exp(x[:, 0] - 0.5 * x[:, 2])
 
-    x = sample_sphere(3, p, seed=2)
-    y = sample_sphere(400_000, p, seed=3)
+    x = uniform_sphere(3, p, seed=2)
+    y = uniform_sphere(400_000, p, seed=3)
     s = num_harmonics(p, k) * f(y)[None, :] * gegenbauer(k, p, (x @ y.T).clamp(-1, 1))
     mc, se = s.mean(1), s.std(1) / math.sqrt(y.shape[0])
     assert ((project_onto_degree(f, p, k, x) - mc).abs() < 5 * se).all()
@@ -279,26 +277,12 @@ def test_rkhs_norm_of_harmonics_and_kernel_sections():
     assert rkhs_norm(zonal_energies(rbf, p, 40), mu_rbf) == pytest.approx(1.0, rel=1e-9)
 
 
-# ---------------------------------------------------------------------------- Prop. 9 helpers
-def test_activation_gammas_and_smooth_ntk():
-    def ex(u):
-        return np.exp(u - 2)
-
-    g = smooth_activations.activation_gammas([ex, ex, ex])
-    assert np.allclose(g, np.exp(-2), rtol=1e-12)  # E[e^{2u - 4}] = e^{2 - 4}
-    assert smooth_activations.lipschitz_bound_smooth(g) == pytest.approx(math.sqrt(3) / math.e)
-    u = torch.linspace(-0.95, 1, 9, dtype=torch.float64)
-    K = smooth_activations.smooth_activation_ntk(ex, ex, u)
-    assert torch.allclose(K, (u + 1) * torch.exp(u - 3), rtol=1e-10)  # E[e^{a+b-4}] = e^{u-3}
-
-
 # ---------------------------------------------------------------------------- bad input
 BAD_INPUT = [
     # (call, error type, message anchored at the argument's name)
     (lambda: num_harmonics(1, 2), ValueError, r"^p must be an integer >= 2"),
     (lambda: num_harmonics(2.5, 2), TypeError, r"^p must be an integer"),
     (lambda: num_harmonics(3, -1), ValueError, r"^k must be an integer >= 0"),
-    (lambda: sample_sphere(3, 1), ValueError, r"^p must be an integer >= 2"),
     (lambda: harmonic_basis(1, 2), ValueError, r"^p must be an integer >= 2"),
     (lambda: gegenbauer(-1, 3, 0.5), ValueError, r"^k must be an integer >= 0"),
     (lambda: mercer_sum([1.0], 1, 0.5), ValueError, r"^p must be an integer >= 2"),
@@ -332,17 +316,17 @@ BAD_INPUT = [
         r"^x must hold points of the unit sphere",
     ),
     (
-        lambda: project_onto_degree(torch.ones_like, 3, -1, sample_sphere(2, 3, seed=0)),
+        lambda: project_onto_degree(torch.ones_like, 3, -1, uniform_sphere(2, 3, seed=0)),
         ValueError,
         r"^k must be an integer >= 0",
     ),
     (
-        lambda: harmonic_basis(3, 1, seed=0)(2 * sample_sphere(4, 3, seed=0)),
+        lambda: harmonic_basis(3, 1, seed=0)(2 * uniform_sphere(4, 3, seed=0)),
         ValueError,
         r"^x must hold points of the unit sphere",
     ),
     (
-        lambda: harmonic_basis(3, 1, seed=0)(sample_sphere(4, 4, seed=0)),
+        lambda: harmonic_basis(3, 1, seed=0)(uniform_sphere(4, 4, seed=0)),
         ValueError,
         r"^x must have p = 3 columns",
     ),
@@ -353,16 +337,6 @@ BAD_INPUT = [
     (lambda: sphere_quadrature(6, 200), ValueError, r"^sphere_quadrature\(p=6, degree=200\)"),
     (lambda: rkhs_norm([-1.0, 1.0], [1.0, 1.0]), ValueError, r"^energies must be >= 0"),
     (lambda: rkhs_norm([1.0, 1.0], [-1.0, 1.0]), ValueError, r"^mu must be >= 0"),
-    (
-        lambda: smooth_activations.lipschitz_bound_smooth([0.0, 1.0, 1.0]),
-        ValueError,
-        r"^gammas must be \(gamma_0 > 0",
-    ),
-    (
-        lambda: smooth_activations.activation_gammas(np.exp),
-        TypeError,
-        r"^derivatives must be a sequence",
-    ),
 ]
 
 
@@ -370,3 +344,22 @@ BAD_INPUT = [
 def test_bad_input(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_quadrature_order_sets_the_number_of_nodes():
+    # a Gauss-Legendre rule with q nodes in the angle integrates cos(g)^j sin(g) exactly only for
+    # small j: with 2 nodes mu_4 of t^8 is visibly off, with 64 nodes it is exact
+    exact = mercer_eigenvalues(lambda t: t**8, 3, 4, quadrature_order=64)
+    rough = mercer_eigenvalues(lambda t: t**8, 3, 4, quadrature_order=2)
+    assert float(exact[0]) == pytest.approx(1 / 9, rel=1e-12)  # E[t^8], t uniform on [-1, 1]
+    assert abs(float(rough[0]) - 1 / 9) > 1e-3
+    with pytest.raises(ValueError, match=r"^quadrature_order must be an integer >= 2"):
+        mercer_eigenvalues(torch.exp, 3, 2, quadrature_order=1)
+
+
+def test_random_bases_same_numbers_on_every_device(device):
+    pts, _ = sphere_quadrature(3, 4)
+    ref = random_harmonic(3, 2, seed=4)(pts)
+    out = random_harmonic(3, 2, seed=4, device=device)(pts.to(device))
+    assert out.device.type == device.type
+    assert torch.allclose(out.cpu(), ref, rtol=1e-10, atol=1e-12)

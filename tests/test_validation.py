@@ -88,10 +88,45 @@ def test_same_length():
         v.check_same_length(torch.ones(3), "x_train", torch.ones(4), "y_train")
 
 
-def test_resolve_device():
+def test_resolve_device_accepts_str_int_and_device():
     assert v.resolve_device(None) == torch.device("cpu")
+    assert v.resolve_device("cpu") == torch.device("cpu")
+    assert v.resolve_device(torch.device("cpu")) == torch.device("cpu")
     with pytest.raises(TypeError, match="device"):
-        v.resolve_device(3)
+        v.resolve_device(3.0)
+    with pytest.raises(TypeError, match="device"):
+        v.resolve_device(True)
+    with pytest.raises(ValueError, match="device"):
+        v.resolve_device(-1)
+    with pytest.raises(ValueError, match="device 'gpu' is not a valid"):
+        v.resolve_device("gpu")
+
+
+@pytest.mark.parametrize("request_", ["cuda", "cuda:0", 0, torch.device("cuda")])
+def test_resolve_device_cuda_without_cuda_is_a_value_error(request_, monkeypatch):
+    # the same message on any machine: pretend CUDA is absent
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device .* asks for CUDA, but CUDA is not available"):
+        v.resolve_device(request_)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        v.as_tensor([1.0], "x", device=request_)
+
+
+def test_resolve_device_int_is_a_cuda_index(cuda):
+    assert v.resolve_device(0) == torch.device("cuda", 0)
+    n = torch.cuda.device_count()
+    with pytest.raises(ValueError, match=f"only {n} CUDA device"):
+        v.resolve_device(n)
+
+
+def test_make_generator_is_always_on_the_cpu():
+    assert v.make_generator(seed=0).device == torch.device("cpu")
+    assert v.make_generator().device == torch.device("cpu")
+
+
+def test_make_generator_refuses_a_cuda_generator(cuda):
+    with pytest.raises(ValueError, match=r"generator must be a CPU torch\.Generator"):
+        v.make_generator(generator=torch.Generator(device=cuda))
 
 
 def test_finite_check_works_inside_torch_func_transforms():

@@ -77,13 +77,65 @@ __all__ = [
 
 
 def kernel_eigenvalues(model: torch.nn.Module, X: Any) -> tuple[float, float]:
-    """``(lambda_min, lambda_max)`` of the tangent kernel matrix ``J J^T`` at the model's ``w``."""
+    """Extreme eigenvalues of the tangent kernel matrix ``J J^T`` at the model's ``w`` (11.4.1).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A scalar-output model; its current trainable parameters are ``w``.
+    X : array_like
+        Training inputs, shape ``(m, d)``.
+
+    Returns
+    -------
+    lambda_min, lambda_max : float
+        Smallest and largest eigenvalue of the ``(m, m)`` matrix
+        ``K_ij = grad_w f(x_i; w) . grad_w f(x_j; w)``.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a ``torch.nn.Module`` or ``X`` is not numeric.
+    ValueError
+        If ``X`` has the wrong shape for the model or is not finite.
+
+    Examples
+    --------
+    >>> model = torch.nn.Linear(2, 1, bias=False).double()  # f(x; w) = w.x, kernel X X^T
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    >>> kernel_eigenvalues(model, X)
+    (1.0, 4.0)
+    """
     ev = torch.linalg.eigvalsh(tangent_kernel(model, X))
     return float(ev[0]), float(ev[-1])
 
 
 def theorem_11_13_step_size(lambda_min: float, lambda_max: float) -> float:
-    """Theorem 11.13's step-size limit ``1 / (lambda_min + lambda_max)`` (11.4.4)."""
+    """Theorem 11.13's step-size limit ``1 / (lambda_min + lambda_max)`` (11.4.4).
+
+    Parameters
+    ----------
+    lambda_min, lambda_max : float
+        Eigenvalue bounds of the tangent kernel matrix of Assumption 11.12 (a),
+        ``0 < lambda_min <= lambda_max``.
+
+    Returns
+    -------
+    float
+        The largest course step ``h`` (loss ``sum_i (f(x_i) - y_i)^2``) the theorem allows.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a real number.
+    ValueError
+        If ``lambda_min <= 0`` or ``lambda_max < lambda_min``.
+
+    Examples
+    --------
+    >>> theorem_11_13_step_size(1.0, 3.0)
+    0.25
+    """
     lambda_min = check_positive(lambda_min, "lambda_min")
     lambda_max = check_positive(lambda_max, "lambda_max")
     if lambda_max < lambda_min:
@@ -92,7 +144,36 @@ def theorem_11_13_step_size(lambda_min: float, lambda_max: float) -> float:
 
 
 def radius(U: float, lambda_min: float, m: int, loss0: float) -> float:
-    """``r = 2 sqrt(m) U sqrt(L(w_0)) / lambda_min`` of (11.4.3), also the bound (11.4.6a)."""
+    """The radius ``r = 2 sqrt(m) U sqrt(L(w_0)) / lambda_min`` of (11.4.3).
+
+    It is also the bound (11.4.6a) on ``||w_k - w_0||`` of Theorem 11.13.
+
+    Parameters
+    ----------
+    U : float
+        Gradient bound of Assumption 11.12 (b), ``>= 0``.
+    lambda_min : float
+        Smallest eigenvalue of the tangent kernel matrix, ``> 0``.
+    m : int
+        Number of training points.
+    loss0 : float
+        Initial loss ``L(w_0) = sum_i (f(x_i; w_0) - y_i)^2``, ``>= 0``.
+
+    Returns
+    -------
+    float
+        ``r``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is not a number of the stated sign (naming it).
+
+    Examples
+    --------
+    >>> radius(2.0, 4.0, 4, 9.0)
+    6.0
+    """
     U = check_nonnegative(U, "U")
     lambda_min = check_positive(lambda_min, "lambda_min")
     m = check_positive_int(m, "m")
@@ -101,7 +182,34 @@ def radius(U: float, lambda_min: float, m: int, loss0: float) -> float:
 
 
 def admissible_lipschitz(U: float, lambda_min: float, m: int, loss0: float) -> float:
-    """The largest ``L`` allowed by (11.4.3): ``lambda_min^2 / (12 m^{3/2} U^2 sqrt(L(w_0)))``."""
+    """The largest ``L`` allowed by (11.4.3): ``lambda_min^2 / (12 m^{3/2} U^2 sqrt(L(w_0)))``.
+
+    Parameters
+    ----------
+    U : float
+        Gradient bound of Assumption 11.12 (b), ``> 0``.
+    lambda_min : float
+        Smallest eigenvalue of the tangent kernel matrix, ``> 0``.
+    m : int
+        Number of training points.
+    loss0 : float
+        Initial loss ``L(w_0)``, ``>= 0``.
+
+    Returns
+    -------
+    float
+        The admissible Lipschitz constant of the gradient (``inf`` when ``loss0 == 0``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is not a number of the stated sign (naming it).
+
+    Examples
+    --------
+    >>> admissible_lipschitz(1.0, 2.0, 1, 1.0)
+    0.3333333333333333
+    """
     U = check_positive(U, "U")
     lambda_min = check_positive(lambda_min, "lambda_min")
     m = check_positive_int(m, "m")
@@ -122,12 +230,49 @@ def theorem_11_13_bounds(
     *,
     check: str = "error",
 ) -> tuple[float, torch.Tensor]:
-    """Theorem 11.13's guarantees for course step ``h`` at iterations ``ks``.
+    """Theorem 11.13's guarantees for the course step ``h`` at iterations ``ks``.
 
-    Returns ``(r, envelope)`` with ``r = 2 sqrt(m) U sqrt(L(w_0)) / lambda_min`` bounding
-    ``||w_k - w_0||`` (11.4.6a) and ``envelope[j] = (1 - h lambda_min)^{2 k_j} L(w_0)`` bounding
-    the loss (11.4.6b).  A step above (11.4.4) raises (``check="error"``), warns
-    (``"warn"``) or is accepted (``"off"``), stating both numbers.
+    Parameters
+    ----------
+    lambda_min, lambda_max : float
+        Eigenvalue bounds of the tangent kernel matrix (Assumption 11.12 (a)).
+    U : float
+        Gradient bound (Assumption 11.12 (b)).
+    m : int
+        Number of training points.
+    loss0 : float
+        Initial loss ``L(w_0)``.
+    h : float
+        Course step size (loss ``sum_i (f(x_i) - y_i)^2``), ``> 0``.
+    ks : int, sequence or range
+        Iteration counts ``k_j >= 0``.
+    check : {"error", "warn", "off"}, optional
+        What a step above the limit (11.4.4) does: raise (default), warn, or nothing.
+
+    Returns
+    -------
+    r : float
+        ``2 sqrt(m) U sqrt(L(w_0)) / lambda_min``, bounding ``||w_k - w_0||`` (11.4.6a).
+    envelope : torch.Tensor
+        ``(1 - h lambda_min)^{2 k_j} L(w_0)``, bounding the loss (11.4.6b); shape
+        ``(len(ks),)``.
+
+    Raises
+    ------
+    ValueError
+        If ``h`` exceeds ``1 / (lambda_min + lambda_max)`` with ``check="error"`` (the message
+        states both numbers), or an argument has a wrong value.
+
+    Warns
+    -----
+    RuntimeWarning
+        If ``h`` exceeds the limit with ``check="warn"``.
+
+    Examples
+    --------
+    >>> r, env = theorem_11_13_bounds(1.0, 3.0, 1.0, 4, 9.0, 0.25, [0, 1, 2])
+    >>> r, env.tolist()
+    (12.0, [9.0, 5.0625, 2.84765625])
     """
     limit = theorem_11_13_step_size(lambda_min, lambda_max)
     h = check_positive(h, "h")
@@ -153,6 +298,28 @@ def theorem_11_23_step_size(lambda_min_lc: float, lambda_max_lc: float, n: int) 
     It is (11.4.4) for the eigenvalue bounds ``lambda_min = n lambda_min^LC / 2`` and
     ``lambda_max = 2 n lambda_max^LC`` of Lemma 11.19; the theorem asks for a strictly smaller
     ``h``.
+
+    Parameters
+    ----------
+    lambda_min_lc, lambda_max_lc : float
+        Eigenvalue bounds of the LeCun network's limiting kernel, ``> 0``.
+    n : int
+        Width.
+
+    Returns
+    -------
+    float
+        The step limit.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is not a positive number (naming it).
+
+    Examples
+    --------
+    >>> theorem_11_23_step_size(1.0, 1.0, 4)
+    0.1
     """
     lambda_min_lc = check_positive(lambda_min_lc, "lambda_min_lc")
     lambda_max_lc = check_positive(lambda_max_lc, "lambda_max_lc")
@@ -165,6 +332,32 @@ def theorem_11_23_rate(h: float, n: int, lambda_min_lc: float, ks: Any = 1) -> t
 
     This is ``(1 - h lambda_min)^{2k}`` of Theorem 11.13 with ``lambda_min = n lambda_min^LC/2``.
     (Petersen & Zech print ``(1 - h n / (2 lambda_min^LC))^{2k}``: a typo.)
+
+    Parameters
+    ----------
+    h : float
+        Course step size, ``> 0``.
+    n : int
+        Width.
+    lambda_min_lc : float
+        Smallest eigenvalue of the LeCun network's limiting kernel, ``> 0``.
+    ks : int or sequence, optional
+        Iteration counts (default 1).
+
+    Returns
+    -------
+    torch.Tensor
+        The factor at each ``k``; shape of ``ks`` (0-D for a number).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is not a positive number (naming it).
+
+    Examples
+    --------
+    >>> theorem_11_23_rate(0.5, 2, 1.0, [0, 1, 2]).tolist()
+    [1.0, 0.25, 0.0625]
     """
     h = check_positive(h, "h")
     n = check_positive_int(n, "n")
@@ -178,6 +371,26 @@ def lambda_0(X: Any) -> float:
 
     ``H^infinity_ij = E_w[x_i.x_j 1{w.x_i >= 0, w.x_j >= 0}]``, from
     :func:`ntklab.analytic.h_infinity`.
+
+    Parameters
+    ----------
+    X : array_like
+        Inputs, shape ``(m, d)``.
+
+    Returns
+    -------
+    float
+        The smallest eigenvalue of ``H^infinity``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``X`` is not a finite numeric matrix.
+
+    Examples
+    --------
+    >>> lambda_0(torch.tensor([[1.0, 0.0], [0.0, 2.0]]))  # orthogonal: H = diag(|x_i|^2) / 2
+    0.5
     """
     from ..analytic import h_infinity
 
@@ -189,6 +402,28 @@ def generalization_measure(H: Any, y: Any) -> float:
 
     In the slides the number of points is called ``n``; here it is ``m``.  Solved with
     :func:`ntklab.linalg.psd_solve` (no inverse).
+
+    Parameters
+    ----------
+    H : array_like
+        Symmetric positive definite kernel matrix, shape ``(m, m)``.
+    y : array_like
+        Targets, shape ``(m,)``.
+
+    Returns
+    -------
+    float
+        The measure.
+
+    Raises
+    ------
+    ValueError
+        If ``H`` is not square or ``y`` does not have ``m`` entries.
+
+    Examples
+    --------
+    >>> generalization_measure(torch.eye(2, dtype=torch.float64) * 4, torch.tensor([2.0, 2.0]))
+    1.4142135623730951
     """
     H = as_tensor(H, "H", ndim=2)
     if H.shape[0] != H.shape[1]:
@@ -206,18 +441,67 @@ def generalization_measure(H: Any, y: Any) -> float:
 
 
 def sample_ball(
-    center: torch.Tensor, r: float, count: int, *, generator: torch.Generator, surface: bool = False
+    center: torch.Tensor,
+    r: float,
+    count: int,
+    *,
+    surface: bool = False,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """``count`` points uniform in the ball ``B_r(center)`` (or on its sphere); (count, P)."""
+    """Points drawn uniformly in the ball ``B_r(center)`` of ``R^P`` (or on its sphere).
+
+    A direction ``g / ||g||`` (``g`` standard Gaussian) times a radius ``r u^{1/P}``
+    (``u`` uniform on [0, 1]), which makes the point uniform in the ball; ``r`` itself for
+    ``surface=True``.
+
+    Parameters
+    ----------
+    center : torch.Tensor
+        The centre, ``P`` entries (flattened); the result has its dtype and device.
+    r : float
+        Radius, ``>= 0``.
+    count : int
+        Number of points.
+    surface : bool, optional
+        Draw on the boundary sphere instead of in the ball.
+    seed : int, optional
+        Seed of a fresh CPU generator; pass ``seed`` or ``generator``, not both.
+    generator : torch.Generator, optional
+        A CPU generator (draws are made on the CPU, then moved to ``center``'s device).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(count, P)``.
+
+    Raises
+    ------
+    TypeError
+        If ``center`` is not a tensor or ``count``/``seed`` not an integer.
+    ValueError
+        If ``r < 0``, ``count < 1`` or both ``seed`` and ``generator`` are given.
+
+    Examples
+    --------
+    >>> w = sample_ball(torch.zeros(3, dtype=torch.float64), 2.0, 5, seed=0, surface=True)
+    >>> w.shape, [round(v, 6) for v in w.norm(dim=1).tolist()]
+    (torch.Size([5, 3]), [2.0, 2.0, 2.0, 2.0, 2.0])
+    """
+    if not isinstance(center, torch.Tensor):
+        raise TypeError(f"center must be a torch.Tensor, got {type(center).__name__}")
+    r = check_nonnegative(r, "r")
+    count = check_positive_int(count, "count")
+    gen = make_generator(seed, generator)
     P = center.numel()
-    g = torch.randn(count, P, generator=generator, dtype=center.dtype, device=center.device)
+    cpu = {"dtype": center.dtype}  # drawn on the CPU, then moved: same points on every device
+    g = torch.randn(count, P, generator=gen, **cpu)
     g = g / g.norm(dim=1, keepdim=True)
     if surface:
-        rad = torch.ones(count, 1, dtype=center.dtype, device=center.device)
+        rad = torch.ones(count, 1, **cpu)
     else:
-        rad = torch.rand(count, 1, generator=generator, dtype=center.dtype, device=center.device)
-        rad = rad ** (1.0 / P)
-    return center + r * rad * g
+        rad = torch.rand(count, 1, generator=gen, **cpu) ** (1.0 / P)
+    return center.reshape(-1) + (r * rad * g).to(center.device)
 
 
 def _project(w: torch.Tensor, center: torch.Tensor, r: float) -> torch.Tensor:
@@ -230,8 +514,22 @@ def _project(w: torch.Tensor, center: torch.Tensor, r: float) -> torch.Tensor:
 class Estimate:
     """An estimated supremum: ``value = max(sampled, optimized)``, a lower bound of the truth.
 
-    ``sampled`` is the best value over ``samples`` random points, ``optimized`` the best after
-    projected gradient ascent from there; ``index`` the training point attaining it.
+    Attributes
+    ----------
+    value : float
+        The estimate (attained at a point of the ball, hence a lower bound).
+    sampled : float
+        The best value over the random points.
+    optimized : float
+        The best value after projected gradient ascent from there.
+    index : int
+        The training point attaining it.
+    radius : float
+        Radius of the ball searched.
+    samples : int
+        Number of random points evaluated.
+    direction_of_error : str
+        Says that the true supremum is at least ``value``.
     """
 
     value: float
@@ -291,6 +589,38 @@ def estimate_gradient_bound(
     ``w_0`` are the model's current trainable parameters.  Samples half inside the ball, half on
     its boundary sphere, then ``ascent_steps`` of projected normalized gradient ascent on
     ``||grad f(x_i; w)||^2`` from the best sample (step ``r/4`` halving on failure).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A scalar-output model at ``w_0``.
+    X : array_like
+        Training inputs, shape ``(m, d)``.
+    r : float
+        Radius of the ball, ``>= 0``.
+    samples : int, optional
+        Number of random points (default 32).
+    ascent_steps : int, optional
+        Steps of projected gradient ascent (default 20; 0 skips it).
+    seed : int, optional
+        Seed of the random points (default 0).
+
+    Returns
+    -------
+    Estimate
+        ``value`` is the estimate of ``U``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is not of the stated kind (naming it).
+
+    Examples
+    --------
+    >>> model = torch.nn.Linear(2, 1, bias=False).double()  # f(x; w) = w.x, kernel X X^T
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    >>> estimate_gradient_bound(model, X, 0.5, samples=4, ascent_steps=2).value  # max ||x_i||
+    2.0
     """
     model = _check_model(model)
     X = _data(model, X)
@@ -298,7 +628,7 @@ def estimate_gradient_bound(
     samples = check_positive_int(samples, "samples")
     ascent_steps = check_nonnegative_int(ascent_steps, "ascent_steps")
     w0 = flat_parameters(model)
-    gen = make_generator(seed, None, w0.device)
+    gen = make_generator(seed)
     pts = [w0.unsqueeze(0)]
     if r > 0:
         pts += [
@@ -344,6 +674,38 @@ def estimate_gradient_lipschitz(
     For ReLU networks the gradient jumps where a unit switches, so the true ``L`` is infinite
     and the estimate grows as the pairs get closer to a switch: use a smooth activation for
     Assumption 11.12 (b).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A scalar-output model at ``w_0``.
+    X : array_like
+        Training inputs, shape ``(m, d)``.
+    r : float
+        Radius of the ball, ``> 0``.
+    samples : int, optional
+        Number of random pairs (default 32).
+    ascent_steps : int, optional
+        Steps of projected gradient ascent (default 20; 0 skips it).
+    seed : int, optional
+        Seed of the random pairs (default 0).
+
+    Returns
+    -------
+    Estimate
+        ``value`` is the estimate of ``L``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is not of the stated kind (naming it).
+
+    Examples
+    --------
+    >>> model = torch.nn.Linear(2, 1, bias=False).double()  # f(x; w) = w.x, kernel X X^T
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    >>> estimate_gradient_lipschitz(model, X, 0.5, samples=4, ascent_steps=2).value  # linear
+    0.0
     """
     model = _check_model(model)
     X = _data(model, X)
@@ -351,7 +713,7 @@ def estimate_gradient_lipschitz(
     samples = check_positive_int(samples, "samples")
     ascent_steps = check_nonnegative_int(ascent_steps, "ascent_steps")
     w0 = flat_parameters(model)
-    gen = make_generator(seed, None, w0.device)
+    gen = make_generator(seed)
     W = sample_ball(w0, r, samples, generator=gen)
     best, best_pair, best_i = -1.0, None, 0
     scales = (1.0, 0.1, 0.01)
@@ -395,7 +757,8 @@ class Assumption1112:
     ``r`` and ``L_admissible`` of (11.4.3) and ``holds_c = L <= L_admissible`` (c), with
     ``margin = L_admissible / L`` (> 1 means (c) holds).  ``r_checked >= r`` is the radius on
     which (b) was estimated, so (b) holds on ``B_r`` too.  Since ``U`` and ``L`` are lower
-    bounds of the true constants, ``holds_c`` is itself an estimate.
+    bounds of the true constants, ``holds_c`` is itself an estimate.  Built by
+    :func:`check_assumption_11_12`; ``step_size_limit`` is (11.4.4).
     """
 
     m: int
@@ -428,6 +791,37 @@ def check_assumption_11_12(
     ``r`` depends on ``U`` and ``U`` on the ball: starting from ``U_0 = max_i ||grad f(x_i;
     w_0)||`` the radius is inflated by ``inflate`` and ``U`` re-estimated on the larger ball
     until the ``r`` it implies fits inside the ball used (at most 10 rounds).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A scalar-output model at ``w_0``.
+    X : array_like
+        Training inputs, shape ``(m, d)``.
+    y : array_like
+        Targets, shape ``(m,)``.
+    samples, ascent_steps, seed : optional
+        Passed to :func:`estimate_gradient_bound` and :func:`estimate_gradient_lipschitz`.
+    inflate : float, optional
+        Factor ``> 1`` by which the ball exceeds the radius it must contain (default 1.25).
+
+    Returns
+    -------
+    Assumption1112
+        Every quantity of the assumption, and whether (a) and (c) hold.
+
+    Raises
+    ------
+    ValueError
+        If (a) fails (``lambda_min <= 0``), ``inflate <= 1``, or ``X`` and ``y`` do not match.
+
+    Examples
+    --------
+    >>> model = torch.nn.Linear(2, 1, bias=False).double()  # f(x; w) = w.x, kernel X X^T
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    >>> A = check_assumption_11_12(model, X, torch.tensor([1.0, -1.0]), samples=4, ascent_steps=2)
+    >>> A.lambda_min, A.U.value, A.L.value, A.holds_c
+    (1.0, 2.0, 0.0, True)
     """
     model = _check_model(model)
     X, y = _data(model, X, y)

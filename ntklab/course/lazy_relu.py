@@ -40,6 +40,7 @@ from ..validation import (
     check_positive_int,
     check_probability,
     make_generator,
+    resolve_device,
 )
 
 __all__ = [
@@ -143,7 +144,37 @@ def _nonneg(value: Any, name: str) -> float:
 
 # ----------------------------------------------------------------------------- the network
 def network_output(x: Any, w: Any, c: Any) -> torch.Tensor:
-    """``F(x; w, c) = n^{-1/2} sum_i c_i relu(w_i . x)``; shape ``(..., p)`` (or ``(...)``)."""
+    """The network ``F(x; w, c) = n^{-1/2} sum_i c_i relu(w_i . x)`` of chapter 1.
+
+    Parameters
+    ----------
+    x : array_like
+        One point ``(d,)`` or points ``(p, d)``.
+    w : array_like
+        Hidden weights, shape ``(..., n, d)``.
+    c : array_like
+        Output signs, shape ``(..., n)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(..., p)`` (or ``(...)`` for one point).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If shapes do not match (``x`` with ``d`` entries, ``c`` with ``n``), or an entry is not
+        finite.
+
+    Examples
+    --------
+    >>> w0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # n = 4, d = 2
+    >>> c = torch.tensor([1.0, 1.0, -1.0, -1.0])  # symmetric: rows i, i + n/2 equal, c opposite
+    >>> network_output(torch.tensor([1.0, 1.0]), w0, c)  # zero at the symmetric initialization
+    tensor(0.)
+    """
     w = _weights(w, "w")
     c = _signs(c, w)
     x, single = _inputs(x, w)
@@ -155,8 +186,36 @@ def network_output(x: Any, w: Any, c: Any) -> torch.Tensor:
 def gradient_features(x: Any, w: Any, c: Any) -> torch.Tensor:
     """``grad_w F(x; w, c)``: entry ``i`` is ``n^{-1/2} c_i 1{w_i . x >= 0} x`` (Lemma 1).
 
-    Shape ``(..., p, n, d)`` (or ``(..., n, d)`` for one point).  This is the one function that
-    forms a ``p * n * d`` tensor; the others contract it away.
+    This is the one function that forms a ``p * n * d`` tensor; the others contract it away.
+
+    Parameters
+    ----------
+    x : array_like
+        One point ``(d,)`` or points ``(p, d)``.
+    w : array_like
+        Hidden weights, shape ``(..., n, d)``.
+    c : array_like
+        Output signs, shape ``(..., n)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(..., p, n, d)`` (or ``(..., n, d)`` for one point).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If shapes do not match (``x`` with ``d`` entries, ``c`` with ``n``), or an entry is not
+        finite.
+
+    Examples
+    --------
+    >>> w0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # n = 4, d = 2
+    >>> c = torch.tensor([1.0, 1.0, -1.0, -1.0])  # symmetric: rows i, i + n/2 equal, c opposite
+    >>> gradient_features(torch.tensor([1.0, 1.0]), w0, c)[:, 0]  # c_i / sqrt(n) * x_1
+    tensor([ 0.5000,  0.5000, -0.5000, -0.5000])
     """
     w = _weights(w, "w")
     c = _signs(c, w)
@@ -185,8 +244,40 @@ def linearization(x: Any, w: Any, w0: Any, c: Any) -> torch.Tensor:
 
     Equals ``n^{-1/2} sum_i c_i 1{w_i(0) . x >= 0} (w_i - w_i(0)) . x``.  The constant
     ``F(x; w(0), c)`` is *not* included: it vanishes for the symmetric initialization (Lemma 2),
-    and for any other initialization ``F - F_lin`` therefore contains it.  Shape ``(..., p)``
-    (or ``(...)`` for one point), the leading dimensions of ``w``, ``w0`` and ``c`` broadcast.
+    and for any other initialization ``F - F_lin`` therefore contains it.  The leading
+    dimensions of ``w``, ``w0`` and ``c`` broadcast.
+
+    Parameters
+    ----------
+    x : array_like
+        One point ``(d,)`` or points ``(p, d)``.
+    w : array_like
+        Moved hidden weights ``w``, shape ``(..., n, d)``.
+    w0 : array_like
+        Initial hidden weights ``w(0)``, shape ``(..., n, d)`` (same ``(n, d)`` as ``w``).
+    c : array_like
+        Output signs, shape ``(..., n)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(..., p)`` (or ``(...)`` for one point).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If shapes do not match (``x`` with ``d`` entries, ``c`` with ``n``), or an entry is not
+        finite.
+
+    Examples
+    --------
+    >>> w0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # n = 4, d = 2
+    >>> c = torch.tensor([1.0, 1.0, -1.0, -1.0])  # symmetric: rows i, i + n/2 equal, c opposite
+    >>> w = w0.clone(); w[0, 0] = 2.0  # move one active neuron along x
+    >>> linearization(torch.tensor([1.0, 1.0]), w, w0, c)  # (1/2) * 1 * (w_0 - w_0(0)).x
+    tensor(0.5000)
     """
     x, w, w0, c, single, n = _moved_network_args(x, w, w0, c)
     gate = _active(_pre(x, w0)) * c.unsqueeze(-2)
@@ -199,7 +290,38 @@ def remainder(x: Any, w: Any, w0: Any, c: Any) -> torch.Tensor:
 
     Computed in one pass as ``n^{-1/2} sum_i c_i [relu(z_i) - 1{z0_i >= 0} (z_i - z0_i)]`` with
     ``z = w . x`` and ``z0 = w(0) . x`` (two products with ``x``, no gradient features).
-    Shape ``(..., p)`` (or ``(...)`` for one point).
+
+    Parameters
+    ----------
+    x : array_like
+        One point ``(d,)`` or points ``(p, d)``.
+    w : array_like
+        Moved hidden weights ``w``, shape ``(..., n, d)``.
+    w0 : array_like
+        Initial hidden weights ``w(0)``, shape ``(..., n, d)`` (same ``(n, d)`` as ``w``).
+    c : array_like
+        Output signs, shape ``(..., n)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(..., p)`` (or ``(...)`` for one point).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If shapes do not match (``x`` with ``d`` entries, ``c`` with ``n``), or an entry is not
+        finite.
+
+    Examples
+    --------
+    >>> w0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # n = 4, d = 2
+    >>> c = torch.tensor([1.0, 1.0, -1.0, -1.0])  # symmetric: rows i, i + n/2 equal, c opposite
+    >>> w = w0.clone(); w[0] = torch.tensor([-1.0, -1.5])  # neuron 0 switches off at x
+    >>> remainder(torch.tensor([1.0, 1.0]), w, w0, c)
+    tensor(1.2500)
     """
     x, w, w0, c, single, n = _moved_network_args(x, w, w0, c)
     z0 = _pre(x, w0)
@@ -216,7 +338,38 @@ def remainder_parts(x: Any, w: Any, w0: Any, c: Any) -> tuple[torch.Tensor, torc
     ``Delta_1 = n^{-1/2} sum_i c_i D_i w_i(0) . x`` and
     ``Delta_2 = n^{-1/2} sum_i c_i D_i v_i . x``.
     Their sum is ``[grad F(w) - grad F(w(0))] . w``, which equals ``F - F(w(0)) - F_lin``.
-    Two tensors of shape ``(..., p)`` (or ``(...)`` for one point).
+
+    Parameters
+    ----------
+    x : array_like
+        One point ``(d,)`` or points ``(p, d)``.
+    w : array_like
+        Moved hidden weights ``w``, shape ``(..., n, d)``.
+    w0 : array_like
+        Initial hidden weights ``w(0)``, shape ``(..., n, d)`` (same ``(n, d)`` as ``w``).
+    c : array_like
+        Output signs, shape ``(..., n)``.
+
+    Returns
+    -------
+    delta_1, delta_2 : torch.Tensor
+        Each of shape ``(..., p)`` (or ``(...)`` for one point).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If shapes do not match (``x`` with ``d`` entries, ``c`` with ``n``), or an entry is not
+        finite.
+
+    Examples
+    --------
+    >>> w0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # n = 4, d = 2
+    >>> c = torch.tensor([1.0, 1.0, -1.0, -1.0])  # symmetric: rows i, i + n/2 equal, c opposite
+    >>> w = w0.clone(); w[0] = torch.tensor([-1.0, -1.5])
+    >>> remainder_parts(torch.tensor([1.0, 1.0]), w, w0, c)
+    (tensor(-0.5000), tensor(1.7500))
     """
     x, w, w0, c, single, n = _moved_network_args(x, w, w0, c)
     z0 = _pre(x, w0)
@@ -228,8 +381,36 @@ def remainder_parts(x: Any, w: Any, w0: Any, c: Any) -> tuple[torch.Tensor, torc
 def sign_changes(x: Any, w: Any, w0: Any) -> torch.Tensor:
     """Boolean mask of ``S(x) = {i : 1{w_i(0) . x >= 0} != 1{w_i . x >= 0}}``.
 
-    Shape ``(..., p, n)`` (or ``(..., n)`` for one point).  ``.sum(-1)`` is ``|S(x)|``;
-    ``.double().mean(-1)`` is ``|S(x)|/n``.
+    Parameters
+    ----------
+    x : array_like
+        One point ``(d,)`` or points ``(p, d)``.
+    w : array_like
+        Moved hidden weights, shape ``(..., n, d)``.
+    w0 : array_like
+        Initial hidden weights, shape ``(..., n, d)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Boolean, shape ``(..., p, n)`` (or ``(..., n)`` for one point).  ``.sum(-1)`` is
+        ``|S(x)|``; ``.double().mean(-1)`` is ``|S(x)|/n``.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If shapes do not match (``x`` with ``d`` entries, ``c`` with ``n``), or an entry is not
+        finite.
+
+    Examples
+    --------
+    >>> w0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # n = 4, d = 2
+    >>> c = torch.tensor([1.0, 1.0, -1.0, -1.0])  # symmetric: rows i, i + n/2 equal, c opposite
+    >>> w = w0.clone(); w[0] = torch.tensor([-1.0, -1.5])
+    >>> sign_changes(torch.tensor([1.0, 1.0]), w, w0)
+    tensor([ True, False, False, False])
     """
     w0 = _weights(w0, "w0")
     w = _weights(w, "w", like=w0)
@@ -245,6 +426,35 @@ def near_zero_fraction(x: Any, w0: Any, alpha: float) -> torch.Tensor:
     is counted, so ``|S(x)| <= N(x)`` for every such perturbation.  Shape ``(..., p)``.
     For a point ``x = 0`` every neuron satisfies the inequality and the fraction is 1, although
     no activation can change there (``w_i . 0 = 0 >= 0`` for every ``w``).
+
+    Parameters
+    ----------
+    x : array_like
+        One point ``(d,)`` or points ``(p, d)``.
+    w0 : array_like
+        Initial hidden weights, shape ``(..., n, d)``.
+    alpha : float
+        Radius parameter ``> 0`` (the ball is ``max_i ||v_i|| <= alpha / sqrt(n)``).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(..., p)`` (or ``(...)`` for one point).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If shapes do not match (``x`` with ``d`` entries, ``c`` with ``n``), or an entry is not
+        finite.
+
+    Examples
+    --------
+    >>> w0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # n = 4, d = 2
+    >>> c = torch.tensor([1.0, 1.0, -1.0, -1.0])  # symmetric: rows i, i + n/2 equal, c opposite
+    >>> near_zero_fraction(torch.tensor([1.0, 0.0]), w0, 1.0)  # |w_i(0).x| = 0 for half
+    tensor(0.5000)
     """
     alpha = check_positive(alpha, "alpha")
     w0 = _weights(w0, "w0")
@@ -262,7 +472,38 @@ def worst_case_remainder(x: Any, w0: Any, c: Any, alpha: float) -> torch.Tensor:
     With ``a = alpha/sqrt(n)`` and ``g_i = |w_i(0) . x|`` it is
     ``n^{-1/2} max(sum_{c_i > 0} c_i (a||x|| - g_i)_+, sum_{c_i < 0} |c_i| (a||x|| - g_i)_+)``
     (chapter 1, the exact form of the remainder).  :func:`adversarial_perturbation` with
-    ``target="remainder"`` attains it.  Shape ``(..., p)``.
+    ``target="remainder"`` attains it.
+
+    Parameters
+    ----------
+    x : array_like
+        One point ``(d,)`` or points ``(p, d)``.
+    w0 : array_like
+        Initial hidden weights, shape ``(..., n, d)``.
+    c : array_like
+        Output signs, shape ``(..., n)``.
+    alpha : float
+        Radius parameter ``> 0``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(..., p)`` (or ``(...)`` for one point).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If shapes do not match (``x`` with ``d`` entries, ``c`` with ``n``), or an entry is not
+        finite.
+
+    Examples
+    --------
+    >>> w0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # n = 4, d = 2
+    >>> c = torch.tensor([1.0, 1.0, -1.0, -1.0])  # symmetric: rows i, i + n/2 equal, c opposite
+    >>> worst_case_remainder(torch.tensor([1.0, 0.0]), w0, c, 1.0)  # slack a||x|| = 1/2
+    tensor(0.2500)
     """
     alpha = check_positive(alpha, "alpha")
     w0 = _weights(w0, "w0")
@@ -285,8 +526,35 @@ def theorem1_bound(alpha: Any, n: Any, x_norm: Any, delta: float) -> Any:
     ``alpha / sqrt(n) * (1 + ||x||) * (alpha ||x|| + sqrt(log(1/delta)))``.
 
     It is true (chapter 1 proves it from :func:`remainder_bound`, which is never larger), although
-    the notes' intermediate Lemma 4 is not.  ``alpha``, ``n`` and ``x_norm`` may be arrays
-    (broadcast); a float comes back for scalars.
+    the notes' intermediate Lemma 4 is not.
+
+    Parameters
+    ----------
+    alpha : float or array_like
+        Radius parameter, ``> 0``.
+    n : int or array_like
+        Width, ``> 0``.
+    x_norm : float or array_like
+        ``||x||``, ``>= 0``.
+    delta : float
+        Failure probability in ``(0, 1)``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The bound; a float for scalar arguments, else the broadcast shape of the arrays.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If an argument is out of range.
+
+    Examples
+    --------
+    >>> print(round(float(theorem1_bound(1.0, 100, 1.0, math.exp(-1))), 6))  # 0.1 * 2 * (1 + 1)
+    0.4
     """
     alpha = _scalar_or_array(alpha, "alpha", positive=True)
     n = _scalar_or_array(n, "n", positive=True)
@@ -303,6 +571,32 @@ def sign_change_bound(alpha: Any, n: Any, delta: float) -> Any:
     Lemma 5 bounds the mean of ``N(x)/n`` by ``sqrt(2/pi) alpha / sqrt(n)``; Hoeffding's
     inequality over the ``n/2`` independent pairs of the symmetric initialization gives the
     deviation ``sqrt(log(1/delta)/n)``.
+
+    Parameters
+    ----------
+    alpha : float or array_like
+        Radius parameter, ``> 0``.
+    n : int or array_like
+        Width, ``> 0``.
+    delta : float
+        Failure probability in ``(0, 1)``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The bound (arrays broadcast).
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If an argument is out of range.
+
+    Examples
+    --------
+    >>> print(round(float(sign_change_bound(1.0, 100, math.exp(-1))), 6))  # (sqrt(2/pi) + 1) / 10
+    0.179788
     """
     alpha = _scalar_or_array(alpha, "alpha", positive=True)
     n = _scalar_or_array(n, "n", positive=True)
@@ -317,6 +611,34 @@ def remainder_bound(alpha: Any, n: Any, x_norm: Any, delta: float) -> Any:
 
     valid with probability ``>= 1 - delta`` simultaneously for every ``w`` with
     ``max_i ||w_i - w_i(0)|| <= alpha/sqrt(n)`` (symmetric initialization).
+
+    Parameters
+    ----------
+    alpha : float or array_like
+        Radius parameter, ``> 0``.
+    n : int or array_like
+        Width, ``> 0``.
+    x_norm : float or array_like
+        ``||x||``, ``>= 0``.
+    delta : float
+        Failure probability in ``(0, 1)``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The bound (arrays broadcast); never larger than :func:`theorem1_bound`.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If an argument is out of range.
+
+    Examples
+    --------
+    >>> print(round(float(remainder_bound(1.0, 100, 1.0, math.exp(-1))), 6))
+    0.179788
     """
     x_norm = _scalar_or_array(x_norm, "x_norm", positive=False)
     return alpha * x_norm * sign_change_bound(alpha, n, delta)
@@ -332,6 +654,36 @@ def expected_sign_change_fraction(
     * ``"random"`` (``v_i`` uniform on the sphere of radius ``a`` in ``R^d``): with ``zeta`` the
       first coordinate of a uniform unit vector, ``E[erf(a |zeta| / sqrt(2))] / 2``, computed by
       Gauss-Jacobi quadrature (needs ``d``).
+
+    Parameters
+    ----------
+    alpha : float
+        Radius parameter, ``> 0``.
+    n : int
+        Width.
+    d : int, optional
+        Input dimension (needed for ``perturbation="random"``).
+    perturbation : {"random", "adversarial"}, optional
+        Which perturbation (default ``"random"``).
+
+    Returns
+    -------
+    float
+        The expected fraction.
+
+    Raises
+    ------
+    TypeError
+        If an argument is of the wrong type.
+    ValueError
+        If an argument is out of range, or ``d`` is missing for ``"random"``.
+
+    Examples
+    --------
+    >>> round(expected_sign_change_fraction(1.0, 100, perturbation="adversarial"), 6)
+    0.079656
+    >>> round(expected_sign_change_fraction(1.0, 100, 3), 6)
+    0.019931
     """
     alpha = check_positive(alpha, "alpha")
     n = check_positive_int(n, "n")
@@ -368,16 +720,47 @@ def random_perturbation(
 
     ``radius="sphere"``: ``v_i`` uniform on the sphere of radius ``alpha/sqrt(n)``;
     ``"ball"``: uniform in the ball.  Rows are independent (also within a symmetric pair).
+
+    Parameters
+    ----------
+    w0 : array_like
+        Initial hidden weights, shape ``(..., n, d)``; the result has its dtype and device.
+    alpha : float
+        Radius parameter, ``> 0``.
+    radius : {"sphere", "ball"}, optional
+        Where each row is drawn (default ``"sphere"``).
+    seed : int, optional
+        Seed of a fresh CPU generator; pass ``seed`` or ``generator``, not both.
+    generator : torch.Generator, optional
+        A CPU generator (draws are made on the CPU, then moved to ``w0``'s device).
+
+    Returns
+    -------
+    torch.Tensor
+        ``v``, shape of ``w0``.
+
+    Raises
+    ------
+    TypeError
+        If ``w0`` is not numeric or ``seed`` not an integer.
+    ValueError
+        If ``alpha <= 0``, ``radius`` is unknown or both ``seed`` and ``generator`` are given.
+
+    Examples
+    --------
+    >>> v = random_perturbation(torch.zeros(4, 3, dtype=torch.float64), 2.0, seed=0)
+    >>> v.shape, v.norm(dim=1).round(decimals=12).tolist()  # alpha / sqrt(n) = 1
+    (torch.Size([4, 3]), [1.0, 1.0, 1.0, 1.0])
     """
     w0 = _weights(w0, "w0")
     alpha = check_positive(alpha, "alpha")
     radius = check_choice(radius, "radius", ("sphere", "ball"))
-    gen = make_generator(seed, generator, w0.device)
+    gen = make_generator(seed, generator)  # CPU draws, then moved: same numbers on every device
     n, d = w0.shape[-2:]
-    xi = torch.randn(w0.shape, generator=gen, dtype=w0.dtype, device=w0.device)
+    xi = torch.randn(w0.shape, generator=gen, dtype=w0.dtype).to(w0.device)
     u = xi / xi.norm(dim=-1, keepdim=True) * (alpha / math.sqrt(n))
     if radius == "ball":
-        r = torch.rand(w0.shape[:-1], generator=gen, dtype=w0.dtype, device=w0.device)
+        r = torch.rand(w0.shape[:-1], generator=gen, dtype=w0.dtype).to(w0.device)
         u = u * r.pow(1.0 / d).unsqueeze(-1)
     return u
 
@@ -400,7 +783,40 @@ def gradient_perturbation(x: Any, w0: Any, c: Any, alpha: float) -> torch.Tensor
 
     Row ``i`` is ``(alpha/sqrt(n)) c_i 1{w_i(0) . x >= 0} x/||x||``: every active neuron moves by
     exactly ``alpha/sqrt(n)``, the inactive ones do not move (so ``max_i ||v_i|| = alpha/sqrt(n)``
-    when at least one neuron is active).  Shape of ``w0``.
+    when at least one neuron is active).
+
+    Parameters
+    ----------
+    x : array_like
+        One nonzero point, shape ``(d,)``.
+    w0 : array_like
+        Initial hidden weights, shape ``(..., n, d)``.
+    c : array_like
+        Output signs, shape ``(..., n)``.
+    alpha : float
+        Radius parameter, ``> 0``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``v``, shape of ``w0``.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If ``x`` is zero or not of shape ``(d,)``, shapes do not match, or ``alpha <= 0``.
+
+    Examples
+    --------
+    >>> w0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # n = 4, d = 2
+    >>> c = torch.tensor([1.0, 1.0, -1.0, -1.0])  # symmetric: rows i, i + n/2 equal, c opposite
+    >>> gradient_perturbation(torch.tensor([1.0, 0.0]), w0, c, 2.0)  # only neurons with w.x >= 0
+    tensor([[ 1.,  0.],
+            [ 1.,  0.],
+            [-1., -0.],
+            [-1., -0.]])
     """
     w0 = _weights(w0, "w0")
     c = _signs(c, w0)
@@ -424,6 +840,41 @@ def adversarial_perturbation(
     * ``target="flips"``: flips every neuron it can (``|S(x)| = N(x)``).  Under the symmetric
       initialization the two members of a pair then move together and the remainder is exactly
       zero: many sign changes do not make a large remainder by themselves.
+
+    Parameters
+    ----------
+    x : array_like
+        One nonzero point, shape ``(d,)``.
+    w0 : array_like
+        Initial hidden weights, shape ``(..., n, d)``.
+    c : array_like
+        Output signs, shape ``(..., n)``.
+    alpha : float
+        Radius parameter, ``> 0``.
+    target : {"remainder", "flips"}, optional
+        What the perturbation maximizes (default ``"remainder"``).
+
+    Returns
+    -------
+    torch.Tensor
+        ``v``, shape of ``w0``.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not numeric.
+    ValueError
+        If ``x`` is zero or not of shape ``(d,)``, shapes do not match, ``alpha <= 0`` or
+        ``target`` is unknown.
+
+    Examples
+    --------
+    >>> w0 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # n = 4, d = 2
+    >>> c = torch.tensor([1.0, 1.0, -1.0, -1.0])  # symmetric: rows i, i + n/2 equal, c opposite
+    >>> x = torch.tensor([1.0, 0.0])
+    >>> v = adversarial_perturbation(x, w0, c, 1.0)
+    >>> remainder(x, w0 + v, w0, c).abs() == worst_case_remainder(x, w0, c, 1.0)
+    tensor(True)
     """
     w0 = _weights(w0, "w0")
     c = _signs(c, w0)
@@ -473,7 +924,49 @@ def width_sweep(
     * ``"flips_random"``, ``"flips_all"``: ``|S(x)|/n`` for the random perturbation and for
       ``target="flips"``; ``"near_zero"``: ``N(x)/n``.
 
-    Draws are batched so that no tensor holds more than ``max_batch_entries`` numbers.
+    Draws are batched so that no tensor holds more than ``max_batch_entries`` numbers; they are
+    made on the CPU and moved to ``device``, so a seed gives the same draws on every device.
+
+    Parameters
+    ----------
+    widths : int or array_like of int
+        Even widths ``n``.
+    d : int
+        Input dimension.
+    alpha : float
+        Radius parameter, ``> 0``.
+    draws : int
+        Number of initializations per width.
+    x_norm : float, optional
+        ``||x||`` (default 1).
+    seed : int, optional
+        Seed of the draws (default 0).
+    dtype : torch.dtype, optional
+        Floating dtype of the computation (default float64).
+    device : None, str, int or torch.device, optional
+        Where the computation runs.
+    max_batch_entries : int, optional
+        Largest tensor size (default ``2_000_000``).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The keys above, each of shape ``(len(widths), draws)``.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not a floating dtype or an integer argument is not an integer.
+    ValueError
+        If a width is odd or an argument is out of range.
+
+    Examples
+    --------
+    >>> out = width_sweep([4, 16], d=3, alpha=1.0, draws=5, seed=0)
+    >>> out["worst"].shape
+    (2, 5)
+    >>> bool((out["random"] <= out["worst"] + 1e-12).all())  # nothing beats the supremum
+    True
     """
     widths = [check_positive_int(int(k), "widths") for k in np.atleast_1d(np.asarray(widths))]
     for k in widths:
@@ -486,8 +979,9 @@ def width_sweep(
     max_batch_entries = check_positive_int(max_batch_entries, "max_batch_entries")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype}")
-    gen = make_generator(seed, None, device)
-    x = torch.zeros(d, dtype=dtype, device=gen.device)
+    device = resolve_device(device)
+    gen = make_generator(seed)  # CPU draws, then moved: same numbers on every device
+    x = torch.zeros(d, dtype=dtype, device=device)
     x[0] = x_norm
     keys = ("random", "gradient", "adversarial", "worst", "flips_random", "flips_all", "near_zero")
     out = {k: np.empty((len(widths), draws)) for k in keys}
@@ -496,7 +990,7 @@ def width_sweep(
         while done < draws:
             b = min(draws - done, max(1, max_batch_entries // (n * d)))
             w0, c = symmetric_xavier_init(
-                d, n, batch=(b,), generator=gen, dtype=dtype, device=gen.device
+                d, n, batch=(b,), generator=gen, dtype=dtype, device=device
             )
             sl = slice(done, done + b)
             u = random_perturbation(w0, alpha, generator=gen)

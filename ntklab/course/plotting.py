@@ -41,12 +41,42 @@ _STYLE = {
 
 
 def use_style() -> None:
-    """Apply the course's matplotlib style (and the non-interactive backend when headless)."""
+    """Apply the course's matplotlib style (Okabe-Ito colours, light grid, no top/right spines).
+
+    Examples
+    --------
+    >>> use_style()
+    >>> import matplotlib as mpl
+    >>> mpl.rcParams["axes.grid"]
+    True
+    """
     mpl.rcParams.update(_STYLE)
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, width: float | None = None, **kwargs):
-    """``plt.subplots`` with the course style and a width that fits the book's column."""
+    """``plt.subplots`` with the course style and a size that fits the book's column.
+
+    Parameters
+    ----------
+    nrows, ncols : int, optional
+        Grid of axes (default one).
+    width : float, optional
+        Figure width in inches (default ``min(4.2 ncols, 10)``).
+    **kwargs
+        ``height`` (inches, default ``3.4 nrows``) and anything else ``plt.subplots`` takes.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes or numpy.ndarray of them
+
+    Examples
+    --------
+    >>> fig, axes = subplots(1, 2)
+    >>> axes.shape, [round(float(v), 1) for v in fig.get_size_inches()]
+    ((2,), [8.4, 3.4])
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
     import matplotlib.pyplot as plt
 
     use_style()
@@ -67,8 +97,42 @@ def loglog_with_fit(
 ) -> PowerLawFit:
     """Plot ``y`` against ``x`` on log-log axes with the least-squares power-law fit.
 
-    The fitted slope goes into the legend.  ``reference_slope`` (e.g. ``-0.5``) adds a dotted
-    line of that slope through the first point, for comparison with the theory.  Returns the fit.
+    The fitted slope goes into the legend.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    x, y : array_like
+        Positive numbers of equal length (at least 2).
+    label : str, optional
+        Legend entry of the points.
+    color : str, optional
+        Colour of the points and the fit (default: the next of the cycle).
+    marker : str, optional
+        Matplotlib marker of the points.
+    reference_slope : float, optional
+        Adds a dotted line of that slope through the point of smallest ``x``, for comparison
+        with the theory (e.g. ``-0.5``).
+
+    Returns
+    -------
+    PowerLawFit
+        The fit of :func:`~ntklab.course.stats.fit_power_law`.
+
+    Raises
+    ------
+    ValueError
+        As :func:`~ntklab.course.stats.fit_power_law`.
+
+    Examples
+    --------
+    >>> fig, ax = subplots()
+    >>> x = np.array([10.0, 100.0, 1000.0])
+    >>> fit = loglog_with_fit(ax, x, 2 / np.sqrt(x), reference_slope=-0.5)
+    >>> round(fit.slope, 6)
+    -0.5
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)

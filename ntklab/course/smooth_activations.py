@@ -20,21 +20,47 @@ from ..validation import as_tensor, check_positive_int
 __all__ = ["activation_gammas", "lipschitz_bound_smooth", "smooth_activation_ntk"]
 
 
-def _hermite(n_nodes: int):
-    z, w = np.polynomial.hermite_e.hermegauss(n_nodes)
+def _hermite(quadrature_order: int):
+    z, w = np.polynomial.hermite_e.hermegauss(quadrature_order)
     return z, w / w.sum()
 
 
-def activation_gammas(derivatives: Sequence[Callable], *, n_nodes: int = 120) -> np.ndarray:
+def activation_gammas(
+    derivatives: Sequence[Callable], *, quadrature_order: int = 120
+) -> np.ndarray:
     """``gamma_j = E_{u ~ N(0,1)}[sigma^{(j)}(u)^2]`` for the callables ``sigma, sigma', ...``.
 
-    Gauss-Hermite (probabilists') quadrature with ``n_nodes`` nodes; the callables act on numpy
-    arrays.  Proposition 9 of Bietti & Mairal uses ``j = 0, 1, 2``.
+    Proposition 9 of Bietti & Mairal (2019) uses ``j = 0, 1, 2``.  The expectation is taken by
+    probabilists' Gauss-Hermite quadrature.
+
+    Parameters
+    ----------
+    derivatives : sequence of callable
+        ``sigma, sigma', sigma'', ...``, each acting elementwise on a numpy array.
+    quadrature_order : int, optional
+        Number of Gauss-Hermite nodes (default 120).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``gamma_0, gamma_1, ...``, shape ``(len(derivatives),)``.
+
+    Raises
+    ------
+    TypeError
+        If ``derivatives`` is not a sequence of callables.
+    ValueError
+        If a callable returns non-finite values or a wrong shape, or ``quadrature_order < 1``.
+
+    Examples
+    --------
+    >>> activation_gammas([lambda u: u, np.ones_like]).round(12)  # E[u^2] = 1, E[1] = 1
+    array([1., 1.])
     """
-    n_nodes = check_positive_int(n_nodes, "n_nodes")
+    quadrature_order = check_positive_int(quadrature_order, "quadrature_order")
     if isinstance(derivatives, (str, bytes)) or not isinstance(derivatives, Sequence):
         raise TypeError("derivatives must be a sequence of callables (sigma, sigma', sigma'')")
-    z, w = _hermite(n_nodes)
+    z, w = _hermite(quadrature_order)
     out = []
     for j, fn in enumerate(derivatives):
         vals = np.asarray(_check_callable(fn, f"derivatives[{j}]")(z), dtype=float)
@@ -45,7 +71,32 @@ def activation_gammas(derivatives: Sequence[Callable], *, n_nodes: int = 120) ->
 
 
 def lipschitz_bound_smooth(gammas: Any) -> float:
-    """Proposition 9: ``sqrt((g0 + g1) max(1, (2 g1 + g2) / (g0 + g1)))`` for ``(g0, g1, g2)``."""
+    """Proposition 9's constant ``sqrt((g0 + g1) max(1, (2 g1 + g2) / (g0 + g1)))``.
+
+    Bietti & Mairal (2019): the kernel map of a two-layer network with a smooth activation is
+    Lipschitz with this constant, for the moments ``(g0, g1, g2)`` of
+    :func:`activation_gammas`.
+
+    Parameters
+    ----------
+    gammas : array_like
+        ``(gamma_0 > 0, gamma_1 >= 0, gamma_2 >= 0)``.
+
+    Returns
+    -------
+    float
+        The Lipschitz constant.
+
+    Raises
+    ------
+    ValueError
+        If ``gammas`` does not have three finite entries of the stated signs.
+
+    Examples
+    --------
+    >>> lipschitz_bound_smooth([1.0, 1.0, 0.0])  # sqrt(2 max(1, 1))
+    1.4142135623730951
+    """
     g = np.asarray(gammas, dtype=float).ravel()
     if g.shape != (3,) or not np.all(np.isfinite(g)) or np.any(g < 0) or g[0] <= 0:
         raise ValueError(f"gammas must be (gamma_0 > 0, gamma_1 >= 0, gamma_2 >= 0), got {g}")
@@ -54,21 +105,49 @@ def lipschitz_bound_smooth(gammas: Any) -> float:
 
 
 def smooth_activation_ntk(
-    sigma: Callable, dsigma: Callable, u: Any, *, n_nodes: int = 80
+    sigma: Callable, dsigma: Callable, u: Any, *, quadrature_order: int = 80
 ) -> torch.Tensor:
     """Two-layer NTK of a smooth activation on the sphere, as a function of ``u = x.y``:
 
     ``K(u) = u E[sigma'(a) sigma'(b)] + E[sigma(a) sigma(b)]``, ``(a, b)`` standard Gaussians
     with correlation ``u`` (``a = w.x``, ``b = w.y``, ``w ~ N(0, I)``).  Tensor-product
-    Gauss-Hermite with ``n_nodes^2`` nodes: ``a = z1``, ``b = u z1 + sqrt(1 - u^2) z2``.
+    Gauss-Hermite with ``quadrature_order^2`` nodes: ``a = z1``, ``b = u z1 + sqrt(1 - u^2) z2``.
+
+    Parameters
+    ----------
+    sigma, dsigma : callable
+        The activation and its derivative, acting elementwise on numpy arrays.
+    u : array_like
+        Cosines ``x.y`` in ``[-1, 1]``, any shape.
+    quadrature_order : int, optional
+        Gauss-Hermite nodes per axis (default 80).
+
+    Returns
+    -------
+    torch.Tensor
+        ``K(u)``, shape, dtype and device of ``u``.
+
+    Raises
+    ------
+    TypeError
+        If ``sigma`` or ``dsigma`` is not callable, or ``u`` not numeric.
+    ValueError
+        If ``u`` leaves ``[-1, 1]`` or ``quadrature_order < 1``.
+
+    Examples
+    --------
+    >>> u = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    >>> K = smooth_activation_ntk(lambda a: a, np.ones_like, u)  # linear activation: K = 2 u
+    >>> [round(v, 9) + 0.0 for v in K.tolist()]
+    [0.0, 1.0, 2.0]
     """
     _check_callable(sigma, "sigma")
     _check_callable(dsigma, "dsigma")
-    n_nodes = check_positive_int(n_nodes, "n_nodes")
+    quadrature_order = check_positive_int(quadrature_order, "quadrature_order")
     u_t = as_tensor(u, "u")
     _check_cosines(u_t, "u")
     un = u_t.detach().cpu().double().clamp(-1, 1).numpy()
-    z, w = _hermite(n_nodes)
+    z, w = _hermite(quadrature_order)
     z1, z2 = z[:, None], z[None, :]
     W = w[:, None] * w[None, :]
     out = np.empty(un.size)

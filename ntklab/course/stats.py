@@ -13,7 +13,21 @@ __all__ = ["PowerLawFit", "fit_power_law", "wilson_interval"]
 
 
 class PowerLawFit(tuple):
-    """Result of :func:`fit_power_law`: ``(slope, prefactor)`` with ``y ~ prefactor * x**slope``."""
+    """Result of :func:`fit_power_law`: ``(slope, prefactor)`` with ``y ~ prefactor * x**slope``.
+
+    A tuple; calling it evaluates the fitted law.
+
+    Parameters
+    ----------
+    slope, prefactor : float
+        The exponent and the factor of the law.
+
+    Examples
+    --------
+    >>> fit = PowerLawFit(-0.5, 3.0)
+    >>> fit.slope, float(fit(4.0))
+    (-0.5, 1.5)
+    """
 
     __slots__ = ()
 
@@ -22,13 +36,16 @@ class PowerLawFit(tuple):
 
     @property
     def slope(self) -> float:
+        """The exponent of the fitted law."""
         return self[0]
 
     @property
     def prefactor(self) -> float:
+        """The factor of the fitted law."""
         return self[1]
 
     def __call__(self, x: Any) -> np.ndarray:
+        """``prefactor * x**slope`` for the numbers or array ``x``."""
         return self.prefactor * np.asarray(x, dtype=float) ** self.slope
 
     def __repr__(self) -> str:
@@ -38,8 +55,30 @@ class PowerLawFit(tuple):
 def fit_power_law(x: Any, y: Any) -> PowerLawFit:
     """Least-squares fit of ``log y = slope * log x + log prefactor``.
 
-    ``x`` and ``y`` are 1-D arrays of positive numbers of equal length (at least 2).  Used for
-    the "error against width on log-log axes, slope about -1/2" checks of the book.
+    Used for the "error against width on log-log axes, slope about -1/2" checks of the book.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Positive finite numbers, the same number (at least 2) of each.
+
+    Returns
+    -------
+    PowerLawFit
+        ``(slope, prefactor)``.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ, there are fewer than 2 points, or an entry is not finite and
+        positive.
+
+    Examples
+    --------
+    >>> x = np.array([10.0, 100.0, 1000.0])
+    >>> fit = fit_power_law(x, 3.0 * x**-0.5)
+    >>> round(fit.slope, 9), round(fit.prefactor, 9)
+    (-0.5, 3.0)
     """
     x = np.asarray(x, dtype=float).ravel()
     y = np.asarray(y, dtype=float).ravel()
@@ -61,6 +100,33 @@ def wilson_interval(successes: int, trials: int, *, alpha: float = 0.01) -> tupl
     Used where the book claims "the bound holds with probability at least ``1 - delta``": the
     observed fraction of ``trials`` random draws is compared with ``1 - delta`` through this
     interval rather than exactly, because the observed fraction itself is random.
+
+    Parameters
+    ----------
+    successes : int
+        Number of successes, ``0 <= successes <= trials``.
+    trials : int
+        Number of trials, ``>= 1``.
+    alpha : float, optional
+        One minus the confidence level, in ``(0, 1)`` (default 0.01: a 99% interval).
+
+    Returns
+    -------
+    low, high : float
+        The interval's ends, clipped to ``[0, 1]``.
+
+    Raises
+    ------
+    TypeError
+        If ``successes`` or ``trials`` is not an integer.
+    ValueError
+        If ``successes`` is outside ``[0, trials]`` or ``alpha`` outside ``(0, 1)``.
+
+    Examples
+    --------
+    >>> low, high = wilson_interval(90, 100, alpha=0.05)
+    >>> round(low, 4), round(high, 4)
+    (0.8256, 0.9448)
     """
     trials = check_positive_int(trials, "trials")
     if isinstance(successes, bool) or not isinstance(successes, (int, np.integer)):

@@ -56,10 +56,12 @@ def symmetric_xavier_init(
     ):
         raise TypeError(f"batch must be a tuple of positive integers, got {batch!r}")
     device = resolve_device(device)
-    gen = make_generator(seed, generator, device)
+    gen = make_generator(seed, generator)  # draw on the CPU, then move: same numbers everywhere
     half = n // 2
-    w_half = torch.randn(*batch, half, d, generator=gen, dtype=dtype, device=device)
-    signs = torch.randint(0, 2, (*batch, half), generator=gen, device=device).to(dtype) * 2 - 1
+    w_half = torch.randn(*batch, half, d, generator=gen, dtype=dtype).to(device)
+    signs = (
+        torch.randint(0, 2, (*batch, half), generator=gen).to(dtype=dtype, device=device) * 2 - 1
+    )
     w0 = torch.cat([w_half, w_half], dim=-2)
     c = torch.cat([signs, -signs], dim=-1)
     return w0, c
@@ -82,9 +84,9 @@ def independent_init(
     d = check_positive_int(d, "d")
     n = check_positive_int(n, "n")
     device = resolve_device(device)
-    gen = make_generator(seed, generator, device)
-    w0 = torch.randn(n, d, generator=gen, dtype=dtype, device=device)
-    c = torch.randint(0, 2, (n,), generator=gen, device=device).to(dtype) * 2 - 1
+    gen = make_generator(seed, generator)  # draw on the CPU, then move: same numbers everywhere
+    w0 = torch.randn(n, d, generator=gen, dtype=dtype).to(device)
+    c = torch.randint(0, 2, (n,), generator=gen).to(dtype=dtype, device=device) * 2 - 1
     return w0, c
 
 
