@@ -78,8 +78,8 @@ class MLP(nn.Module):
     Raises
     ------
     TypeError
-        ``d``, ``width``, ``depth``, ``d_out`` not integers; ``dtype`` not floating; both
-        ``seed`` and ``generator`` given as the wrong kinds.
+        ``d``, ``width``, ``depth``, ``d_out`` or ``seed`` not integers, ``generator`` not a
+        ``torch.Generator``, ``dtype`` not floating.
     ValueError
         Widths below 1, ``depth < 0``, negative or non-finite ``W_std``/``b_std``, an unknown
         ``parameterization`` or ``activation``, both ``seed`` and ``generator``.
@@ -218,5 +218,9 @@ class MLP(nn.Module):
         out = 0
         for l in range(self.depth + 1):
             gram = (in1[l] @ in2[l].T) * self._alpha[l] ** 2 + self._beta**2
-            out = out + gram[:, :, None, None] * torch.einsum("aon,bpn->abop", de1[l], de2[l])
-        return out[:, :, 0, 0] if self.d_out == 1 else out
+            if self.d_out == 1:  # one output: a plain matrix product of the derivatives
+                out = out + gram * (de1[l][:, 0] @ de2[l][:, 0].T)
+            else:
+                dd = torch.einsum("aon,bpn->abop", de1[l], de2[l])
+                out = out + gram[:, :, None, None] * dd
+        return out
