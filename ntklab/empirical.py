@@ -1,8 +1,21 @@
-"""Empirical (finite-width) tangent kernels of torch models.
+"""Empirical (finite-width) kernels of torch models: tangent kernel, NNGP, Jacobians.
 
-For a model ``f(x; w)`` with parameters ``w`` the empirical tangent kernel is
-``hat Theta(x, x') = J(x) J(x')^T`` with ``J(x) = df(x; w)/dw`` (Petersen & Zech (11.3.4)).
-:func:`ntk` computes it for a set of inputs ``x1`` (N1, d) against ``x2`` (N2, d) in three ways:
+For a model ``f(x; w)`` with parameters ``w`` and O outputs per point (the output dimensions
+after the first, flattened), the empirical tangent kernel is
+``hat Theta(x, x') = J(x) J(x')^T`` with ``J(x) = df(x; w)/dw`` of shape (O, P)
+(Petersen & Zech (11.3.4)), and the empirical NNGP kernel is the outer product of the outputs
+``f(x) f(x')^T`` (one draw of the covariance whose mean over initializations is the NNGP
+kernel ``Sigma``).  Inputs have any shape ``(N, ...)``: images ``(N, C, H, W)`` included.
+
+Outputs: ``outputs="full"`` gives the (N1, N2, O, O) kernel, ``"diagonal"`` its diagonal over
+outputs (N1, N2, O), ``"trace"`` the *mean* of that diagonal (N1, N2), which is
+neural-tangents' ``trace_axes=(-1,)`` (it divides the trace by O, so a network with O
+i.i.d. outputs has a traced kernel that tends to the one-output kernel).  A model with one
+output per point (output shape (N,) or (N, 1)) gives (N1, N2) for every choice.  The default
+is ``"full"``, the kernel that drives the linearized dynamics of the network exactly
+(neural-tangents defaults to ``trace_axes=(-1,)``, i.e. ``"trace"``).
+
+:func:`ntk` computes the tangent kernel in three ways:
 
 * ``"jacobian"``: per-sample Jacobians by ``torch.func`` (``vmap`` of ``jacrev``), concatenated
   over parameters and contracted with one matrix product;
@@ -13,14 +26,24 @@ For a model ``f(x; w)`` with parameters ``w`` the empirical tangent kernel is
   module with a ``structured_ntk(x1, x2)`` method), the closed form in which each layer
   contributes the elementwise product of two N1 x N2 Gram matrices (of layer inputs and of
   backpropagated derivatives); no per-parameter Jacobian;
-* ``"auto"``: ``"structured"`` where available, else ``"jacobian"``.
+* ``"auto"``: ``"structured"`` where available (and ``create_graph`` is off), else
+  ``"jacobian"``.
 
 Work is tiled over inputs (``batch_size`` points of ``x1`` and of ``x2`` at a time), so memory
 stays bounded by the tile's Jacobians plus the output.
+
+Dtypes follow :func:`ntklab.validation.as_model_input`: a floating tensor input must have the
+dtype of the model's parameters (``TypeError`` naming both otherwise); numpy arrays and Python
+numbers are cast to it.  Inputs are moved to the parameters' device.
+
+With ``create_graph=True`` the kernels are differentiable (by ordinary autograd) in the
+model's parameters and in tensor inputs ``x1``, ``x2`` that require grad, e.g. to learn
+inputs (dataset distillation) or to train through a kernel; otherwise they are detached.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -28,14 +51,20 @@ from torch import nn
 from torch.func import functional_call, jacrev, vjp, vmap
 
 from ._activations import quiet_jvp as jvp
-from .validation import check_choice, check_matrix, check_positive_int
+from .validation import as_model_input, check_choice, check_positive_int
 
-__all__ = ["METHODS", "jacobian", "ntk", "ntk_by_parameter"]
+__all__ = ["METHODS", "OUTPUTS", "jacobian", "nngp", "ntk", "ntk_by_parameter"]
 
 METHODS = ("auto", "jacobian", "ntk_vp", "structured")
+OUTPUTS = ("full", "diagonal", "trace")
 
 # "auto" tiles the Jacobian path so one tile's Jacobian holds at most this many numbers
 _AUTO_JACOBIAN_ENTRIES = 2**27  # 1 GiB of float64
+
+
+# --------------------------------------------------------------------------------------------
+# arguments
+# --------------------------------------------------------------------------------------------
 
 
 def _model_input_width(model: nn.Module) -> int | None:
@@ -50,35 +79,120 @@ def _model_input_width(model: nn.Module) -> int | None:
     return None
 
 
-def _params(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+def _check_model(model: Any, create_graph: Any) -> dict[str, torch.Tensor]:
+    """The trainable parameters by name (detached unless ``create_graph``)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(create_graph, bool):
+        raise TypeError(f"create_graph must be a bool, got {type(create_graph).__name__}")
+    params = {
+        k: (v if create_graph else v.detach())
+        for k, v in model.named_parameters()
+        if v.requires_grad
+    }
+    if not params:
+        raise ValueError("model has no trainable parameters: its tangent kernel is empty")
+    return params
 
 
-def _as_outputs(y: torch.Tensor, batch: int) -> torch.Tensor:
-    """Outputs as (batch, O)."""
-    return y.reshape(batch, -1)
+def _inputs(model, ref, x1, x2, names=("x1", "x2")):
+    """``x1`` (N1, ...) and ``x2`` (N2, ...) (``x2 = x1`` when ``None``) for ``model``."""
+    n1, n2 = names
+    x1 = as_model_input(x1, n1, dtype=ref.dtype, device=ref.device)
+    if x1.dim() < 2 or x1.shape[0] < 1:
+        raise ValueError(
+            f"{n1} must have shape (N, ...) with N >= 1 points and at least one more "
+            f"dimension, got shape {tuple(x1.shape)}"
+        )
+    width = _model_input_width(model)
+    if width is not None and x1.dim() == 2 and x1.shape[1] != width:
+        raise ValueError(
+            f"{n1} must have {width} columns (the model's input dimension), "
+            f"got shape {tuple(x1.shape)}"
+        )
+    if x2 is None:
+        return x1, x1
+    x2 = as_model_input(x2, n2, dtype=ref.dtype, device=ref.device)
+    if x2.dim() != x1.dim() or x2.shape[1:] != x1.shape[1:] or x2.shape[0] < 1:
+        raise ValueError(
+            f"{n2} must have shape (N2, {', '.join(map(str, x1.shape[1:]))}) like {n1}, "
+            f"got shape {tuple(x2.shape)}"
+        )
+    return x1, x2
 
 
-def _jacobian(model, params, x) -> torch.Tensor:
-    """Per-sample Jacobians, shape (B, O, P), parameters concatenated."""
+def _output_width(model, params, x) -> int:
+    """O, the number of outputs per point (output dimensions after the first, flattened)."""
+    with torch.no_grad():
+        out = functional_call(model, params, (x[:1],))
+    if out.dim() == 0 or out.shape[0] != 1:
+        raise ValueError(
+            f"model must return one output (row) per input point; for 1 point it returned "
+            f"shape {tuple(out.shape)}"
+        )
+    return math.prod(out.shape[1:])
+
+
+# --------------------------------------------------------------------------------------------
+# contractions
+# --------------------------------------------------------------------------------------------
+
+
+def _contract(ja: torch.Tensor, jb: torch.Tensor, outputs: str) -> torch.Tensor:
+    """``ja`` (Na, O, P) against ``jb`` (Nb, O, P), reduced over outputs as ``outputs`` says."""
+    na, o, p = ja.shape
+    nb = jb.shape[0]
+    if outputs == "full":
+        k = ja.reshape(na * o, p) @ jb.reshape(nb * o, p).T
+        return k.reshape(na, o, nb, o).permute(0, 2, 1, 3)
+    diag = torch.einsum("aop,bop->abo", ja, jb)
+    return diag if outputs == "diagonal" else diag.mean(-1)
+
+
+def _reduce(k: torch.Tensor, outputs: str) -> torch.Tensor:
+    """A full (Na, Nb, O, O) block (or (Na, Nb) for one output) reduced over outputs."""
+    if k.dim() == 2 or outputs == "full":
+        return k
+    diag = k.diagonal(dim1=2, dim2=3)
+    return diag if outputs == "diagonal" else diag.mean(-1)
+
+
+def _squeeze_single_output(k: torch.Tensor, o: int) -> torch.Tensor:
+    if o != 1 or k.dim() == 2:
+        return k
+    return k[:, :, 0, 0] if k.dim() == 4 else k[:, :, 0]
+
+
+def _symmetrize(k: torch.Tensor) -> torch.Tensor:
+    """``(K + K^T) / 2`` with the transpose over points (and over outputs for a full kernel)."""
+    kt = k.transpose(0, 1)
+    if k.dim() == 4:
+        kt = kt.transpose(2, 3)
+    return (k + kt) / 2
+
+
+def _jacobians(model, params, x) -> dict[str, torch.Tensor]:
+    """Per-sample Jacobians by parameter name, each of shape (B, O, P_name)."""
 
     def single(p, xi):
         return functional_call(model, p, (xi.unsqueeze(0),)).reshape(-1)
 
     jac = vmap(jacrev(single), (None, 0))(params, x)
-    return torch.cat([j.reshape(x.shape[0], j.shape[1], -1) for j in jac.values()], dim=2)
+    return {k: j.reshape(x.shape[0], j.shape[1], -1) for k, j in jac.items()}
 
 
-def _ntk_jacobian_block(model, params, xa, xb, same) -> torch.Tensor:
+def _jacobian(model, params, x) -> torch.Tensor:
+    """Per-sample Jacobians, shape (B, O, P), parameters concatenated."""
+    return torch.cat(list(_jacobians(model, params, x).values()), dim=2)
+
+
+def _ntk_jacobian_block(model, params, xa, xb, same, outputs) -> torch.Tensor:
     ja = _jacobian(model, params, xa)
     jb = ja if same else _jacobian(model, params, xb)
-    na, o, p = ja.shape
-    nb = jb.shape[0]
-    k = ja.reshape(na * o, p) @ jb.reshape(nb * o, p).T
-    return k.reshape(na, o, nb, o).permute(0, 2, 1, 3)
+    return _contract(ja, jb, outputs)
 
 
-def _ntk_vp_block(model, params, xa, xb, same) -> torch.Tensor:
+def _ntk_vp_block(model, params, xa, xb, same, outputs) -> torch.Tensor:
     def fa(p):
         return functional_call(model, p, (xa,)).reshape(xa.shape[0], -1)
 
@@ -94,12 +208,12 @@ def _ntk_vp_block(model, params, xa, xb, same) -> torch.Tensor:
         return jvp(fa, (params,), (tangent,))[1]
 
     cols = vmap(column)(basis)  # (nb*o, na, o)
-    return cols.reshape(nb, o, xa.shape[0], o).permute(2, 0, 3, 1)
+    return _reduce(cols.reshape(nb, o, xa.shape[0], o).permute(2, 0, 3, 1), outputs)
 
 
-def _output_width(model, params, x) -> int:
-    with torch.no_grad():
-        return functional_call(model, params, (x[:1],)).reshape(1, -1).shape[1]
+# --------------------------------------------------------------------------------------------
+# public functions
+# --------------------------------------------------------------------------------------------
 
 
 def ntk(
@@ -107,124 +221,279 @@ def ntk(
     x1: Any,
     x2: Any = None,
     *,
+    outputs: str = "full",
     method: str = "auto",
     batch_size: int | None = None,
-    trace: bool = False,
+    create_graph: bool = False,
 ) -> torch.Tensor:
     """Empirical tangent kernel ``J(x1) J(x2)^T`` of ``model`` at its current parameters.
 
-    ``x1`` (N1, d), ``x2`` (N2, d) or ``None`` (then ``x2 = x1`` and the result is exactly
-    symmetric).  Inputs are moved to the model's dtype and device.  Returns (N1, N2) for a model
-    with one output per point (shape (N,) or (N, 1)); for O outputs the full (N1, N2, O, O)
-    kernel, or its trace over outputs (N1, N2) with ``trace=True``.  ``method`` is one of
-    :data:`METHODS` (see the module docs); ``batch_size`` tiles the inputs (``None``: one tile
-    for ``"structured"``, tiles of bounded Jacobian size for the others).
+    Implements ``hat Theta(x, x') = sum_p df(x)/dw_p df(x')/dw_p`` (Petersen & Zech (11.3.4)),
+    summed over all trainable parameters, without any normalization.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model mapping a batch ``(N, ...)`` to outputs ``(N, ...)``; its trainable
+        parameters (``requires_grad``) are the ``w`` of the kernel.
+    x1 : torch.Tensor or array_like
+        Inputs, shape ``(N1, ...)`` (e.g. ``(N1, d)`` or images ``(N1, C, H, W)``).
+    x2 : torch.Tensor or array_like, optional
+        Inputs, shape ``(N2, ...)`` with the trailing shape of ``x1``; ``None`` means
+        ``x2 = x1`` and an exactly symmetric result.
+    outputs : {"full", "diagonal", "trace"}, default "full"
+        How O outputs per point enter (see the module docs; ``"trace"`` is the mean over
+        outputs, neural-tangents' ``trace_axes=(-1,)``).
+    method : {"auto", "jacobian", "ntk_vp", "structured"}, default "auto"
+        See the module docs.
+    batch_size : int, optional
+        Points of ``x1`` and of ``x2`` per tile (``None``: one tile for ``"structured"``,
+        tiles of bounded Jacobian size for the others).
+    create_graph : bool, default False
+        Keep the autograd graph, so the kernel is differentiable in the model's parameters
+        and in ``x1``, ``x2`` (``"structured"`` is then refused and ``"auto"`` uses
+        ``"jacobian"``).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N1, N2, O, O)`` for ``"full"``, ``(N1, N2, O)`` for ``"diagonal"``, ``(N1, N2)``
+        for ``"trace"`` and for every model with one output per point; the dtype and device
+        of the model's parameters.
+
+    Raises
+    ------
+    TypeError
+        ``model`` not a module; a floating tensor input of another dtype than the model's
+        parameters; ``create_graph`` not a bool.
+    ValueError
+        Inputs of the wrong shape or not finite, an unknown ``outputs`` or ``method``,
+        ``"structured"`` for a model without ``structured_ntk`` or with ``create_graph``,
+        ``batch_size < 1``, a model without trainable parameters or with no output row per
+        point.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from ntklab import empirical
+    >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3)).double()
+    >>> x = torch.ones(4, 1, 4, 4, dtype=torch.float64)
+    >>> empirical.ntk(net, x).shape
+    torch.Size([4, 4, 3, 3])
+    >>> empirical.ntk(net, x, outputs="trace").shape
+    torch.Size([4, 4])
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    params = _check_model(model, create_graph)
+    outputs = check_choice(outputs, "outputs", OUTPUTS)
     method = check_choice(method, "method", METHODS)
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
-    if not isinstance(trace, bool):
-        raise TypeError(f"trace must be a bool, got {type(trace).__name__}")
-    params = _params(model)
-    if not params:
-        raise ValueError("model has no trainable parameters: its tangent kernel is empty")
-    ref = next(iter(params.values()))
-    width = _model_input_width(model)
-    x1 = check_matrix(x1, "x1", cols=width, dtype=ref.dtype, device=ref.device)
-    same = x2 is None
-    if not same:
-        x2 = check_matrix(x2, "x2", cols=x1.shape[1], dtype=ref.dtype, device=ref.device)
-    else:
-        x2 = x1
     structured = hasattr(model, "structured_ntk")
     if method == "structured" and not structured:
         raise ValueError(
             f"method='structured' needs a network of ntklab.networks (a structured_ntk method); "
             f"got {type(model).__name__}: use 'jacobian' or 'ntk_vp'"
         )
+    if method == "structured" and create_graph:
+        raise ValueError(
+            "method='structured' is not differentiable: with create_graph=True use "
+            "'jacobian' or 'ntk_vp'"
+        )
     if method == "auto":
-        method = "structured" if structured else "jacobian"
+        method = "structured" if structured and not create_graph else "jacobian"
+    ref = next(iter(params.values()))
+    x1, x2 = _inputs(model, ref, x1, x2)
+    same = x2 is x1
 
     n1, n2 = x1.shape[0], x2.shape[0]
+    o = _output_width(model, params, x1)
     if method == "structured":
-        out_width = 1
         bs = batch_size or max(n1, n2)
+    elif batch_size is None:
+        n_params = sum(p.numel() for p in params.values())
+        bs = max(1, min(max(n1, n2), _AUTO_JACOBIAN_ENTRIES // max(1, n_params * o)))
     else:
-        out_width = _output_width(model, params, x1)
-        if batch_size is None:
-            n_params = sum(p.numel() for p in params.values())
-            bs = max(1, min(max(n1, n2), _AUTO_JACOBIAN_ENTRIES // max(1, n_params * out_width)))
-        else:
-            bs = batch_size
-    full = torch.empty(
-        (n1, n2) if out_width == 1 or trace else (n1, n2, out_width, out_width),
-        dtype=ref.dtype,
-        device=ref.device,
-    )
-    for i0 in range(0, n1, bs):
-        xa = x1[i0 : i0 + bs]
-        for j0 in range(i0 if same else 0, n2, bs):
-            xb = x2[j0 : j0 + bs]
-            diag = same and j0 == i0
-            if method == "structured":
-                block = model.structured_ntk(xa, xa if diag else xb)
-            else:
-                fn = _ntk_jacobian_block if method == "jacobian" else _ntk_vp_block
-                block = fn(model, params, xa, xb, diag)
-                block = block.diagonal(dim1=2, dim2=3).sum(-1) if trace or out_width == 1 else block
-            full[i0 : i0 + bs, j0 : j0 + bs] = block
-            if same and not diag:
-                full[j0 : j0 + bs, i0 : i0 + bs] = (
-                    block.transpose(0, 1).transpose(-2, -1) if (block.dim() == 4) else block.T
-                )
-    if same:
-        # exact symmetry: average the diagonal tiles with their transposes
-        sym = full.transpose(0, 1)
-        if full.dim() == 4:
-            sym = sym.transpose(2, 3)
-        full = (full + sym) / 2
-    return full.detach()
+        bs = batch_size
+    shape = {"full": (n1, n2, o, o), "diagonal": (n1, n2, o), "trace": (n1, n2)}[outputs]
+    out = torch.empty(shape if o > 1 else (n1, n2), dtype=ref.dtype, device=ref.device)
+    with torch.enable_grad() if create_graph else torch.no_grad():
+        for i0 in range(0, n1, bs):
+            xa = x1[i0 : i0 + bs]
+            for j0 in range(i0 if same else 0, n2, bs):
+                xb = x2[j0 : j0 + bs]
+                diag = same and j0 == i0
+                if method == "structured":
+                    block = _reduce(model.structured_ntk(xa, xa if diag else xb), outputs)
+                else:
+                    fn = _ntk_jacobian_block if method == "jacobian" else _ntk_vp_block
+                    block = fn(model, params, xa, xb, diag, outputs)
+                block = _squeeze_single_output(block, o)
+                out[i0 : i0 + bs, j0 : j0 + bs] = block
+                if same and not diag:
+                    mirror = block.transpose(0, 1)
+                    out[j0 : j0 + bs, i0 : i0 + bs] = (
+                        mirror.transpose(2, 3) if mirror.dim() == 4 else mirror
+                    )
+        if same:
+            out = _symmetrize(out)  # exact symmetry, also within the diagonal tiles
+    return out if create_graph else out.detach()
 
 
-def ntk_by_parameter(model: nn.Module, x1: Any, x2: Any = None) -> dict[str, torch.Tensor]:
+def ntk_by_parameter(
+    model: nn.Module,
+    x1: Any,
+    x2: Any = None,
+    *,
+    outputs: str = "full",
+    create_graph: bool = False,
+) -> dict[str, torch.Tensor]:
     """The tangent kernel split over named parameters: ``{name: J_name(x1) J_name(x2)^T}``.
 
-    The kernels sum to :func:`ntk` (scalar-output models); the diagonal of each is the squared
-    norm of that parameter group's gradient.  Computed by the Jacobian method, in one tile.
+    The kernels sum to :func:`ntk` (same ``outputs``); the diagonal of each is the squared
+    norm of that parameter's gradient.  Computed by the Jacobian method, in one tile.
+
+    Parameters
+    ----------
+    model, x1, x2, outputs, create_graph
+        As for :func:`ntk`.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        One kernel per trainable parameter (in ``named_parameters`` order), each of the shape
+        :func:`ntk` returns for ``outputs``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As for :func:`ntk`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntklab import empirical
+    >>> from ntklab.networks import MLP
+    >>> net = MLP(2, 16, 1, d_out=3, seed=0)
+    >>> parts = empirical.ntk_by_parameter(net, torch.eye(2, dtype=torch.float64))
+    >>> list(parts), tuple(parts["weights.0"].shape)
+    (['weights.0', 'weights.1', 'biases.0', 'biases.1'], (2, 2, 3, 3))
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    params = _params(model)
+    params = _check_model(model, create_graph)
+    outputs = check_choice(outputs, "outputs", OUTPUTS)
     ref = next(iter(params.values()))
-    x1 = check_matrix(x1, "x1", cols=_model_input_width(model), dtype=ref.dtype, device=ref.device)
-    x2 = (
-        x1
-        if x2 is None
-        else check_matrix(x2, "x2", cols=x1.shape[1], dtype=ref.dtype, device=ref.device)
-    )
-
-    def single(p, xi):
-        return functional_call(model, p, (xi.unsqueeze(0),)).reshape(())
-
-    j1 = vmap(jacrev(single), (None, 0))(params, x1)
-    j2 = j1 if x2 is x1 else vmap(jacrev(single), (None, 0))(params, x2)
-    return {
-        k: (j1[k].reshape(x1.shape[0], -1) @ j2[k].reshape(x2.shape[0], -1).T).detach()
-        for k in params
-    }
+    x1, x2 = _inputs(model, ref, x1, x2)
+    o = _output_width(model, params, x1)
+    with torch.enable_grad() if create_graph else torch.no_grad():
+        j1 = _jacobians(model, params, x1)
+        j2 = j1 if x2 is x1 else _jacobians(model, params, x2)
+        parts = {k: _squeeze_single_output(_contract(j1[k], j2[k], outputs), o) for k in params}
+    return parts if create_graph else {k: v.detach() for k, v in parts.items()}
 
 
-def jacobian(model: nn.Module, x: Any) -> torch.Tensor:
-    """The Jacobian ``J`` (N, P) of a scalar-output model's outputs with respect to all its
-    trainable parameters (flattened in ``named_parameters`` order), by ``torch.func``."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    params = _params(model)
+def jacobian(model: nn.Module, x: Any, *, create_graph: bool = False) -> torch.Tensor:
+    """The Jacobian of the outputs with respect to all trainable parameters, per point.
+
+    Parameters are flattened and concatenated in ``named_parameters`` order, so
+    ``ntk(model, x1, x2)`` is the contraction of ``jacobian(model, x1)`` with
+    ``jacobian(model, x2)`` over the last axis.  Computed by ``torch.func`` (``vmap`` of
+    ``jacrev``).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        As for :func:`ntk`.
+    x : torch.Tensor or array_like
+        Inputs, shape ``(N, ...)``.
+    create_graph : bool, default False
+        Keep the autograd graph (differentiable in the parameters and in ``x``).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, P)`` for a model with one output per point, else ``(N, O, P)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As for :func:`ntk`, for the argument ``x``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntklab import empirical
+    >>> from ntklab.networks import MLP
+    >>> net = MLP(2, 4, 1, seed=0)  # P = 4*2 + 4 + 1*4 + 1 = 17
+    >>> empirical.jacobian(net, torch.ones(3, 2, dtype=torch.float64)).shape
+    torch.Size([3, 17])
+    """
+    params = _check_model(model, create_graph)
     ref = next(iter(params.values()))
-    x = check_matrix(x, "x", cols=_model_input_width(model), dtype=ref.dtype, device=ref.device)
-    jac = _jacobian(model, params, x)
-    if jac.shape[1] != 1:
-        raise ValueError(f"model must have one output per point, got {jac.shape[1]}")
-    return jac[:, 0, :].detach()
+    x, _ = _inputs(model, ref, x, None, names=("x", "x"))
+    o = _output_width(model, params, x)
+    with torch.enable_grad() if create_graph else torch.no_grad():
+        jac = _jacobian(model, params, x)
+    jac = jac[:, 0, :] if o == 1 else jac
+    return jac if create_graph else jac.detach()
+
+
+def nngp(
+    model: nn.Module,
+    x1: Any,
+    x2: Any = None,
+    *,
+    outputs: str = "full",
+    create_graph: bool = False,
+) -> torch.Tensor:
+    """Empirical NNGP kernel: the outer product of the outputs ``f(x1) f(x2)^T``.
+
+    One draw (the model at its current parameters) of the output covariance; its mean over
+    initializations is the NNGP kernel ``Sigma`` (neural-tangents' ``empirical_nngp_fn``,
+    with the same ``trace_axes=(-1,)`` normalization for ``outputs="trace"``: the mean
+    ``f(x1).f(x2) / O``).
+
+    Parameters
+    ----------
+    model, x1, x2, outputs
+        As for :func:`ntk`.
+    create_graph : bool, default False
+        Keep the autograd graph (differentiable in the parameters and in ``x1``, ``x2``).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N1, N2, O, O)``, ``(N1, N2, O)`` or ``(N1, N2)`` as for :func:`ntk`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As for :func:`ntk`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntklab import empirical
+    >>> from ntklab.networks import MLP
+    >>> net = MLP(2, 8, 1, d_out=2, seed=0)
+    >>> x = torch.eye(2, dtype=torch.float64)
+    >>> k = empirical.nngp(net, x)
+    >>> k.shape, bool(torch.allclose(k[0, 1], torch.outer(net(x)[0], net(x)[1])))
+    (torch.Size([2, 2, 2, 2]), True)
+    """
+    params = _check_model(model, create_graph)
+    outputs = check_choice(outputs, "outputs", OUTPUTS)
+    ref = next(iter(params.values()))
+    x1, x2 = _inputs(model, ref, x1, x2)
+    o = _output_width(model, params, x1)
+    with torch.enable_grad() if create_graph else torch.no_grad():
+        f1 = functional_call(model, params, (x1,)).reshape(x1.shape[0], o)
+        f2 = f1 if x2 is x1 else functional_call(model, params, (x2,)).reshape(x2.shape[0], o)
+        if outputs == "full":
+            k = f1[:, None, :, None] * f2[None, :, None, :]
+        else:
+            k = f1[:, None, :] * f2[None, :, :]
+            k = k if outputs == "diagonal" else k.mean(-1)
+        k = _squeeze_single_output(k, o)
+        if x2 is x1:
+            k = _symmetrize(k)
+    return k if create_graph else k.detach()

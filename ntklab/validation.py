@@ -19,6 +19,7 @@ import torch
 
 __all__ = [
     "DEFAULT_DTYPE",
+    "as_model_input",
     "as_tensor",
     "check_choice",
     "check_finite_tensor",
@@ -591,3 +592,31 @@ def make_generator(
         raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
     gen.manual_seed(int(seed))
     return gen
+
+
+def as_model_input(
+    x: Any,
+    name: str,
+    *,
+    dtype: torch.dtype,
+    device: Any = None,
+    ndim: int | tuple[int, ...] | None = None,
+    finite: bool = True,
+) -> torch.Tensor:
+    """Data for a model whose parameters have ``dtype``: the library's dtype policy.
+
+    A floating tensor must already have ``dtype``: another floating dtype is a ``TypeError``
+    naming ``name`` and both dtypes (a silent cast would hide a loss of precision or a mistake;
+    cast explicitly).  Numpy arrays, lists, Python numbers and integer tensors become ``dtype``.
+    The result is moved to ``device``; ``ndim`` and ``finite`` are as in :func:`as_tensor`.
+    """
+    if (
+        isinstance(x, torch.Tensor)
+        and (x.is_floating_point() or x.is_complex())
+        and x.dtype != dtype
+    ):
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but the model's parameters have dtype {dtype}; "
+            f"cast one of them explicitly (e.g. {name}.to({dtype}))"
+        )
+    return as_tensor(x, name, dtype=dtype, device=device, ndim=ndim, finite=finite)

@@ -298,7 +298,7 @@ def test_bad_input_raises_naming_the_argument():
         lr.adversarial_perturbation(x[0], w0, c, 1.0, target="most")
     with pytest.raises(ValueError, match=r"^radius\b"):
         lr.random_perturbation(w0, 1.0, radius="cube")
-    with pytest.raises(ValueError, match=r"^n\b"):
+    with pytest.raises(ValueError, match=r"^width\b"):
         lr.symmetric_xavier_init(3, 5)
     with pytest.raises(ValueError, match=r"^widths\b"):
         lr.width_sweep([5], d=2, alpha=1.0, draws=1)

@@ -9,18 +9,19 @@ from ntklab import dynamics as D
 from ntklab.networks import DuNetwork, TwoLayerReLU, independent_init
 
 
-def _old_du(d, n, seed, device):
-    # the draws and the forward pass of DuNetwork before it reused TwoLayerReLU
-    gen = torch.Generator(device=device).manual_seed(seed)
-    W = torch.randn(n, d, generator=gen, dtype=torch.float64, device=device)
-    a = torch.randint(0, 2, (n,), generator=gen, device=device).double() * 2 - 1
-    return W, a, lambda x: torch.relu(x @ W.T) @ a / math.sqrt(n)
+def _old_du(d, width, seed, device):
+    # the draws and the forward pass of DuNetwork before it reused TwoLayerReLU (drawn on the
+    # CPU, then moved: a seed gives the same network on every device)
+    gen = torch.Generator().manual_seed(seed)
+    W = torch.randn(width, d, generator=gen, dtype=torch.float64).to(device)
+    a = (torch.randint(0, 2, (width,), generator=gen).double() * 2 - 1).to(device)
+    return W, a, lambda x: torch.relu(x @ W.T) @ a / math.sqrt(width)
 
 
-@pytest.mark.parametrize("n", [7, 200, 1001])
-def test_same_draws_and_outputs_as_before(n, device):
-    W, a, f = _old_du(5, n, 3, device)
-    net = DuNetwork(5, n, seed=3, device=device)
+@pytest.mark.parametrize("width", [7, 200, 1001])
+def test_same_draws_and_outputs_as_before(width, device):
+    W, a, f = _old_du(5, width, 3, device)
+    net = DuNetwork(5, width, seed=3, device=device)
     x = torch.randn(9, 5, dtype=torch.float64, device=device)
     assert torch.equal(net.W.detach(), W)
     assert torch.equal(net.a, a)
@@ -58,11 +59,11 @@ def test_jacobian_under_vmap_matches_closed_form():
 def test_bad_input():
     with pytest.raises(ValueError, match=r"^init must be one of"):
         TwoLayerReLU(2, 4, init="xavier")
-    with pytest.raises(ValueError, match=r"^n must be even"):
+    with pytest.raises(ValueError, match=r"^width must be even"):
         TwoLayerReLU(2, 5)
     with pytest.raises(ValueError, match=r"^d must"):
         DuNetwork(0, 4)
-    with pytest.raises(ValueError, match=r"^n must"):
+    with pytest.raises(ValueError, match=r"^width must"):
         DuNetwork(3, 0)
-    with pytest.raises(TypeError, match=r"^n must be an integer"):
+    with pytest.raises(TypeError, match=r"^width must be an integer"):
         DuNetwork(3, 4.0)

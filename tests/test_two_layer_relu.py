@@ -55,16 +55,19 @@ def test_dtype_kept():
     assert net.w.dtype == torch.float32
     assert net.c.dtype == torch.float32
     assert net(torch.ones(2, 3, dtype=torch.float32)).dtype == torch.float32
+    # a float64 input is refused, not cast silently (the rule of every network)
+    with pytest.raises(TypeError, match=r"^x\b.*float64.*float32"):
+        net(torch.ones(2, 3, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("n", [3, 0, -2])
-def test_bad_width(n):
-    with pytest.raises(ValueError, match=r"^n\b"):
-        TwoLayerReLU(2, n)
+@pytest.mark.parametrize("width", [3, 0, -2])
+def test_bad_width(width):
+    with pytest.raises(ValueError, match=r"^width\b"):
+        TwoLayerReLU(2, width)
 
 
 def test_bad_arguments():
-    with pytest.raises(TypeError, match=r"^n\b"):
+    with pytest.raises(TypeError, match=r"^width\b"):
         TwoLayerReLU(2, 4.0)
     with pytest.raises(ValueError, match=r"^d\b"):
         TwoLayerReLU(0, 4)
@@ -72,11 +75,11 @@ def test_bad_arguments():
         TwoLayerReLU(2, 4, dtype=torch.int64)
     net = TwoLayerReLU(2, 4, seed=0)
     with pytest.raises(ValueError, match=r"^x\b"):
-        net(torch.ones(3, 5))
+        net(torch.ones(3, 5, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"^x\b"):
-        net(torch.ones(1, 2, 2))
+        net(torch.ones(1, 2, 2, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"^x\b"):
-        net(torch.tensor([[float("nan"), 1.0]]))
+        net(torch.tensor([[float("nan"), 1.0]], dtype=torch.float64))
     with pytest.raises(TypeError, match=r"^batch\b"):
         symmetric_xavier_init(2, 4, batch=3)
 

@@ -20,9 +20,35 @@ __all__ = ["LinearizedModel", "linearize"]
 class LinearizedModel(nn.Module):
     """The first-order Taylor model of ``model`` around its parameters at construction (w0).
 
-    Its trainable parameters ``w`` start at ``w0`` (copies), so at construction it computes the
-    same outputs as ``model``.  ``model`` itself is copied and never changed.  Use
-    :meth:`displacement` for ``w - w0`` and :attr:`base` for the frozen copy of the model.
+    ``f_lin(x; w) = f(x; w0) + J(x; w0) (w - w0)`` (11.3.1).  Its trainable parameters ``w``
+    start at ``w0`` (copies), so at construction it computes the same outputs as ``model``.
+    ``model`` itself is copied and never changed.  Use :meth:`displacement` for ``w - w0`` and
+    :attr:`base` for the frozen copy of the model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model; inputs and outputs of any shape, as ``model`` takes and returns them.
+
+    Attributes
+    ----------
+    params : nn.ParameterList
+        The parameters ``w``, in ``model.named_parameters()`` order.
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not a ``torch.nn.Module``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntklab.networks import MLP, LinearizedModel
+    >>> net = MLP(2, 16, 1, seed=0)
+    >>> lin = LinearizedModel(net)
+    >>> x = torch.ones(3, 2, dtype=torch.float64)
+    >>> bool(torch.allclose(lin(x), net(x)))
+    True
     """
 
     def __init__(self, model: nn.Module):
@@ -54,6 +80,7 @@ class LinearizedModel(nn.Module):
         return {n: p - w0[n] for n, p in zip(self._names, self.params, strict=True)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``f(x; w0) + J(x; w0) (w - w0)``, by one ``torch.func.jvp`` (never forms ``J``)."""
         w0 = self._w0()
         delta = self.displacement()
 
@@ -65,5 +92,29 @@ class LinearizedModel(nn.Module):
 
 
 def linearize(model: nn.Module) -> LinearizedModel:
-    """Return the linearization (11.3.1) of ``model`` around its current parameters."""
+    """Return the linearization (11.3.1) of ``model`` around its current parameters.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to linearize (copied, never changed).
+
+    Returns
+    -------
+    LinearizedModel
+        ``f_lin(x; w) = f(x; w0) + J(x; w0) (w - w0)`` with trainable ``w`` starting at ``w0``.
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not a ``torch.nn.Module``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntklab.networks import ShallowNTK, linearize
+    >>> lin = linearize(ShallowNTK(2, 8, seed=0))
+    >>> sorted(k for k in lin.displacement())
+    ['U', 'b', 'c', 'v']
+    """
     return LinearizedModel(model)

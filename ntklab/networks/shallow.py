@@ -8,7 +8,8 @@
   ``K^NTK`` (Theorem 11.30, :func:`ntklab.analytic.k_ntk`).
 
 Both take inputs of shape ``(N, d)`` (or one point of shape ``(d,)``) and return shape ``(N,)``
-(or a scalar).  The parameters are exactly ``U`` (n, d), ``b`` (n,), ``v`` (n,) and ``c`` (0-d).
+(or a scalar).  The parameters are exactly ``U`` (n, d), ``b`` (n,), ``v`` (n,) and ``c`` (0-d),
+with ``n = width``.
 """
 
 from __future__ import annotations
@@ -20,13 +21,8 @@ import torch
 from torch import nn
 
 from .._activations import resolve_activation
-from ..validation import (
-    DEFAULT_DTYPE,
-    check_choice,
-    check_positive_int,
-    make_generator,
-    resolve_device,
-)
+from ..validation import check_choice, check_positive_int, make_generator
+from ._common import network_input, tensor_kwargs
 
 __all__ = ["ShallowLeCun", "ShallowNTK"]
 
@@ -41,99 +37,179 @@ def _draw(shape, init: str, gen: torch.Generator) -> torch.Tensor:
 
 
 class _Shallow(nn.Module):
-    def __init__(self, d, n, activation, init, seed, dtype, device):
+    def __init__(self, d, width, activation, init, seed, generator, dtype, device):
         super().__init__()
         self.d = check_positive_int(d, "d")
-        self.n = check_positive_int(n, "n")
+        self.width = check_positive_int(width, "width")
         self.init = check_choice(init, "init", ("normal", "uniform"))
         self._act = resolve_activation(activation)
         self.activation = activation
-        device = resolve_device(device)
-        gen = make_generator(seed)
-        U, v = self._initial(gen)
-        kw = {"dtype": dtype or DEFAULT_DTYPE, "device": device}
+        kw = tensor_kwargs(dtype, device)
+        U, v = self._initial(make_generator(seed, generator))
         self.U = nn.Parameter(U.to(**kw))
-        self.b = nn.Parameter(torch.zeros(self.n, **kw))
+        self.b = nn.Parameter(torch.zeros(self.width, **kw))
         self.v = nn.Parameter(v.to(**kw))
         self.c = nn.Parameter(torch.zeros((), **kw))
 
     def extra_repr(self) -> str:
-        return f"d={self.d}, n={self.n}, activation={self._act.name!r}, init={self.init!r}"
+        return f"d={self.d}, width={self.width}, activation={self._act.name!r}, init={self.init!r}"
 
     @property
     def in_features(self) -> int:
+        """The input dimension ``d``."""
         return self.d
+
+    def _hidden(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: Any) -> torch.Tensor:
+        """The output: shape ``(N,)`` for ``x`` of shape ``(N, d)``, a scalar for ``(d,)``.
+
+        ``x`` must have the parameters' dtype (``TypeError`` otherwise; numpy arrays are cast).
+        """
+        x = network_input(x, self.d, self.U)
+        return self._readout(self._act.phi(self._hidden(x)))
+
+    def structured_ntk(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        """Tangent kernel (N1, N2) in closed form, without Jacobians (see the class docs).
+
+        ``x1`` (N1, d) and ``x2`` (N2, d) are not checked here; :func:`ntklab.empirical.ntk`
+        checks them and calls this for ``method="structured"``.
+        """
+        h1, h2 = self._hidden(x1), self._hidden(x2)
+        g1, g2 = self.v * self._act.dphi(h1), self.v * self._act.dphi(h2)
+        a1, a2 = self._act.phi(h1), self._act.phi(h2)
+        return self._combine(x1 @ x2.T, g1 @ g2.T, a1 @ a2.T)
+
+
+_PARAMETERS_DOC = """
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    width : int
+        Number of hidden neurons (``n`` in the book).
+    activation : str or callable, default "relu"
+        A name of :data:`ntklab._activations.ACTIVATIONS` or an elementwise callable.
+    {init}seed, generator : int or torch.Generator, optional
+        Source of the draws, never both; a CPU generator (draws are made on the CPU in
+        float64, then moved), so a seed gives the same network on every device.
+    dtype : torch.dtype, optional
+        Of the parameters (float64 by default).
+    device : str, int or torch.device, optional
+        Of the parameters (the CPU by default).
+
+    Attributes
+    ----------
+    U, b, v, c : nn.Parameter
+        Shapes ``(width, d)``, ``(width,)``, ``(width,)`` and ``()``.
+
+    Raises
+    ------
+    TypeError
+        ``d`` or ``width`` not an integer, ``dtype`` not floating, ``activation`` neither a
+        name nor a callable.
+    ValueError
+        ``d`` or ``width`` below 1, an unknown ``activation`` or ``init``, both ``seed`` and
+        ``generator``.
+"""
+
+_INIT_DOC = """init : {"normal", "uniform"}, default "normal"
+        The distribution D(0, 1): standard normal or uniform on [-sqrt 3, sqrt 3].
+    """
 
 
 class ShallowLeCun(_Shallow):
-    """``f(x; w) = v^T sigma(U x + b) + c`` (11.5.1), LeCun initialization (11.5.3).
+    __doc__ = (
+        """``f(x; w) = v^T sigma(U x + b) + c`` (11.5.1), LeCun initialization (11.5.3).
 
-    Parameters: ``d`` input dimension, ``n`` width, ``activation`` a name or a callable,
-    ``init`` the distribution D(0, 1) (``"normal"`` or ``"uniform"`` on [-sqrt 3, sqrt 3]),
-    ``seed`` for the draw, ``dtype`` (float64 by default) and ``device``.
-    """
+    ``U_ij ~ D(0, 1/d)``, ``v_i ~ D(0, 1/width)``, ``b = 0``, ``c = 0``; its tangent kernel
+    (11.5.2) is ``(x.x' + 1) g.g' + a.a' + 1`` with ``g = v * sigma'(h)``, ``a = sigma(h)``.
+"""
+        + _PARAMETERS_DOC.format(init=_INIT_DOC)
+        + """
+    Examples
+    --------
+    >>> import torch
+    >>> from ntklab.networks import ShallowLeCun
+    >>> net = ShallowLeCun(3, 100, seed=0)
+    >>> net(torch.zeros(4, 3, dtype=torch.float64)).shape
+    torch.Size([4])
+"""
+    )
 
     def __init__(
         self,
         d: int,
-        n: int,
+        width: int,
         *,
         activation: Any = "relu",
         init: str = "normal",
         seed: int | None = None,
+        generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: Any = None,
     ):
-        super().__init__(d, n, activation, init, seed, dtype, device)
+        super().__init__(d, width, activation, init, seed, generator, dtype, device)
 
     def _initial(self, gen):
-        U = _draw((self.n, self.d), self.init, gen) / math.sqrt(self.d)
-        v = _draw((self.n,), self.init, gen) / math.sqrt(self.n)
+        U = _draw((self.width, self.d), self.init, gen) / math.sqrt(self.d)
+        v = _draw((self.width,), self.init, gen) / math.sqrt(self.width)
         return U, v
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._act.phi(x @ self.U.T + self.b) @ self.v + self.c
+    def _hidden(self, x):
+        return x @ self.U.T + self.b
 
-    @torch.no_grad()
-    def structured_ntk(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        """Tangent kernel from (11.5.2): ``(x.x' + 1) g.g' + a.a' + 1``, ``g = v * sigma'(h)``."""
-        h1, h2 = x1 @ self.U.T + self.b, x2 @ self.U.T + self.b
-        g1, g2 = self.v * self._act.dphi(h1), self.v * self._act.dphi(h2)
-        a1, a2 = self._act.phi(h1), self._act.phi(h2)
-        return (x1 @ x2.T + 1) * (g1 @ g2.T) + a1 @ a2.T + 1
+    def _readout(self, a):
+        return a @ self.v + self.c
+
+    def _combine(self, xx, gg, aa):
+        # (11.5.2)
+        return (xx + 1) * gg + aa + 1
 
 
 class ShallowNTK(_Shallow):
-    """``f(x; w) = n^{-1/2} v^T sigma(d^{-1/2} U x + b) + c`` (11.6.1), initialization (11.6.2).
+    __doc__ = (
+        """``f(x; w) = n^{-1/2} v^T sigma(d^{-1/2} U x + b) + c`` (11.6.1), initialization (11.6.2).
 
-    ``U_ij, v_i ~ N(0, 1)``, ``b = 0``, ``c = 0``; at initialization it computes the same function
-    as :class:`ShallowLeCun` with normal draws, but its gradients are scaled differently (11.6.3).
-    """
+    ``U_ij, v_i ~ N(0, 1)``, ``b = 0``, ``c = 0``, ``n = width``; at initialization it computes
+    the same function as :class:`ShallowLeCun` with normal draws, but its gradients are scaled
+    differently: its tangent kernel (11.6.3) is ``((x.x'/d + 1) g.g' + a.a') / n + 1``.
+"""
+        + _PARAMETERS_DOC.format(init="")
+        + """
+    Examples
+    --------
+    >>> import torch
+    >>> from ntklab.networks import ShallowNTK
+    >>> net = ShallowNTK(3, 100, seed=0)
+    >>> float(net(torch.zeros(3, dtype=torch.float64)).detach())
+    0.0
+"""
+    )
 
     def __init__(
         self,
         d: int,
-        n: int,
+        width: int,
         *,
         activation: Any = "relu",
         seed: int | None = None,
+        generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: Any = None,
     ):
-        super().__init__(d, n, activation, "normal", seed, dtype, device)
+        super().__init__(d, width, activation, "normal", seed, generator, dtype, device)
 
     def _initial(self, gen):
-        return _draw((self.n, self.d), "normal", gen), _draw((self.n,), "normal", gen)
+        return _draw((self.width, self.d), "normal", gen), _draw((self.width,), "normal", gen)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = (x @ self.U.T) / math.sqrt(self.d) + self.b
-        return (self._act.phi(h) @ self.v) / math.sqrt(self.n) + self.c
+    def _hidden(self, x):
+        return (x @ self.U.T) / math.sqrt(self.d) + self.b
 
-    @torch.no_grad()
-    def structured_ntk(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        """Tangent kernel from (11.6.3): ``((x.x'/d + 1) g.g' + a.a') / n + 1``."""
-        s = math.sqrt(self.d)
-        h1, h2 = (x1 @ self.U.T) / s + self.b, (x2 @ self.U.T) / s + self.b
-        g1, g2 = self.v * self._act.dphi(h1), self.v * self._act.dphi(h2)
-        a1, a2 = self._act.phi(h1), self._act.phi(h2)
-        return ((x1 @ x2.T / self.d + 1) * (g1 @ g2.T) + a1 @ a2.T) / self.n + 1
+    def _readout(self, a):
+        return (a @ self.v) / math.sqrt(self.width) + self.c
+
+    def _combine(self, xx, gg, aa):
+        # (11.6.3)
+        return ((xx / self.d + 1) * gg + aa) / self.width + 1
