@@ -294,8 +294,9 @@ def check_scalar_parameter(
     if not isinstance(value, torch.Tensor) or not value.is_floating_point():
         return check(value, name)
     if value.numel() != 1:
-        raise ValueError(f"{name} must be a number or a one-element tensor, got shape "
-                         f"{tuple(value.shape)}")
+        raise ValueError(
+            f"{name} must be a number or a one-element tensor, got shape {tuple(value.shape)}"
+        )
     check_same_dtype(value, name, like, like_name)
     check(value.detach(), name)
     return value.reshape(()).to(like.device)
