@@ -2,7 +2,7 @@
 
 For each size m (default 5,000, 10,000 and 20,000 points in d = 3) it times
 
-* ntklab: ``kernel_least_squares(X, y, rbf_kernel, ridge=...)`` (Gram matrix built in place,
+* ntklab: ``kernel_least_squares(x, y, rbf_kernel, ridge=...)`` (Gram matrix built in place,
   Cholesky through ``psd_solve(..., overwrite_K=True)``) and a prediction on 1,000 test points;
 * baseline: the same Gram matrix from ``scipy.spatial.distance.cdist``, a Cholesky solve of
   ``(G + ridge I) alpha = y`` by ``scipy.linalg.cho_factor``/``cho_solve``, the same prediction

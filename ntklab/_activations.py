@@ -64,6 +64,10 @@ class Activation:
 
 def _autograd_derivative(phi: Callable) -> Callable:
     def dphi(x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            # keep the graph, so that kernels built from phi' can be differentiated again
+            (g,) = torch.autograd.grad(phi(x).sum(), x, create_graph=True, allow_unused=True)
+            return torch.zeros_like(x) if g is None else g
         with torch.enable_grad():
             xg = x.detach().clone().requires_grad_(True)
             y = phi(xg)

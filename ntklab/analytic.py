@@ -33,12 +33,16 @@ import numpy as np
 import torch
 
 from ._activations import resolve_activation
+from ._autograd import Ops as _Ops
+from ._autograd import records_grad as _records_grad
+from ._autograd import safe_sqrt as _safe_sqrt
 from .validation import (
     as_tensor,
     check_matrix,
-    check_nonnegative,
     check_nonnegative_int,
     check_positive_int,
+    check_same_dtype,
+    check_scalar_parameter,
 )
 
 __all__ = [
@@ -57,25 +61,120 @@ def _cosines(u: Any) -> torch.Tensor:
     u = as_tensor(u, "u")
     # rounding can push a cosine of unit vectors slightly outside [-1, 1]
     tol = 1e-6 if u.dtype == torch.float32 else 1e-12
-    if bool(((u < -1 - tol) | (u > 1 + tol)).any()):
+    if bool(((u.detach() < -1 - tol) | (u.detach() > 1 + tol)).any()):
         raise ValueError("u must lie in [-1, 1] (it is a cosine)")
     return u.clamp(-1.0, 1.0)
 
 
 def kappa0(u: Any) -> torch.Tensor:
-    """Arc-cosine kernel of degree 0: ``(pi - arccos u) / pi``, elementwise, ``u`` in [-1, 1]."""
+    """Arc-cosine kernel of degree 0, ``kappa0(u) = (pi - arccos u) / pi``, elementwise.
+
+    Cho & Saul (2009) in Bietti & Mairal's (2019) normalization: for ``w ~ N(0, I)`` and unit
+    vectors ``x, y`` with ``u = x.y``, ``E[1{w.x >= 0} 1{w.y >= 0}] = kappa0(u) / 2``.
+
+    Parameters
+    ----------
+    u : tensor, array or number
+        Cosines, any shape, in ``[-1, 1]`` (rounding errors up to 1e-12, 1e-6 in float32, are
+        clamped).
+
+    Returns
+    -------
+    torch.Tensor
+        ``kappa0(u)``, the shape of ``u``.  Differentiable; the derivative
+        ``1 / (pi sqrt(1 - u^2))`` is infinite at ``u = +-1`` (and autograd returns ``inf``).
+
+    Raises
+    ------
+    ValueError
+        If an entry of ``u`` lies outside ``[-1, 1]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> kappa0(torch.tensor([-1.0, 0.0, 1.0])).tolist()
+    [0.0, 0.5, 1.0]
+    """
     u = _cosines(u)
     return (math.pi - torch.arccos(u)) / math.pi
 
 
-def kappa1(u: Any) -> torch.Tensor:
-    """Arc-cosine kernel of degree 1: ``(u (pi - arccos u) + sqrt(1 - u^2)) / pi``."""
-    u = _cosines(u)
+def _kappa1_value(u: torch.Tensor) -> torch.Tensor:
     return (u * (math.pi - torch.arccos(u)) + torch.sqrt((1 - u * u).clamp_min(0))) / math.pi
 
 
+class _Kappa1(torch.autograd.Function):
+    """``kappa1`` with its derivative ``kappa0`` (the formula's two infinite terms cancel)."""
+
+    @staticmethod
+    def forward(ctx, u):
+        ctx.save_for_backward(u)
+        return _kappa1_value(u)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (u,) = ctx.saved_tensors
+        return grad * (math.pi - torch.arccos(u)) / math.pi
+
+
+def kappa1(u: Any) -> torch.Tensor:
+    """Arc-cosine kernel of degree 1, ``kappa1(u) = (u (pi - arccos u) + sqrt(1 - u^2)) / pi``.
+
+    For ``w ~ N(0, I)`` and unit ``x, y`` with ``u = x.y``: ``E[relu(w.x) relu(w.y)] =
+    kappa1(u) / 2`` (Cho & Saul 2009, Bietti & Mairal's normalization).
+
+    Parameters
+    ----------
+    u : tensor, array or number
+        Cosines, any shape, in ``[-1, 1]``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``kappa1(u)``, the shape of ``u``.  Differentiable everywhere on ``[-1, 1]`` with
+        derivative ``kappa0(u)`` (finite also at ``u = +-1``).
+
+    Raises
+    ------
+    ValueError
+        If an entry of ``u`` lies outside ``[-1, 1]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> [round(v, 6) for v in kappa1(torch.tensor([-1.0, 0.0, 1.0])).tolist()]
+    [0.0, 0.31831, 1.0]
+    """
+    return _Kappa1.apply(_cosines(u))
+
+
 def kappa(u: Any) -> torch.Tensor:
-    """Two-layer ReLU NTK on the sphere: ``u kappa0(u) + kappa1(u)`` (Bietti & Mairal 2019)."""
+    """Two-layer ReLU NTK on the sphere, ``kappa(u) = u kappa0(u) + kappa1(u)``.
+
+    Bietti & Mairal (2019): the NTK of a two-layer ReLU network without biases at unit inputs
+    with cosine ``u``, normalized so that ``kappa(1) = 2``.
+
+    Parameters
+    ----------
+    u : tensor, array or number
+        Cosines, any shape, in ``[-1, 1]``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``kappa(u)``, the shape of ``u``.  Its derivative is infinite at ``u = +-1``.
+
+    Raises
+    ------
+    ValueError
+        If an entry of ``u`` lies outside ``[-1, 1]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> [round(v, 6) for v in kappa(torch.tensor([0.0, 1.0])).tolist()]
+    [0.31831, 2.0]
+    """
     u = _cosines(u)
     return u * kappa0(u) + kappa1(u)
 
@@ -84,7 +183,6 @@ def kappa(u: Any) -> torch.Tensor:
 # Shallow kernels, H-infinity and the deep NNGP/NTK recursions
 # ---------------------------------------------------------------------------------------------
 
-_CLOSED_FORM = ("relu", "erf", "identity")
 _STABLE_COS = 0.99  # above this |cosine|, angles are recomputed from the vectors
 _PAIR_CHUNK = 2**18  # pairs per chunk in the stable-angle fix-up
 _TILE_ENTRIES = {"cpu": 2**16, "other": 2**24}  # entries of one tile: cache-sized on a CPU
@@ -93,20 +191,37 @@ _GH_ENTRIES = 2**22  # pair x node x node evaluations per Gauss-Hermite chunk
 
 @dataclass(frozen=True)
 class MLPKernels:
-    """Infinite-width kernels of :class:`ntklab.networks.mlp.MLP`: ``nngp``, ``ntk``."""
+    """Infinite-width kernels of :class:`ntklab.networks.mlp.MLP`, as returned by
+    :func:`mlp_kernels`.
+
+    Parameters
+    ----------
+    nngp : torch.Tensor
+        The NNGP kernel ``Sigma`` of the network's output, shape (N1, N2).
+    ntk : torch.Tensor
+        The neural tangent kernel ``Theta``, shape (N1, N2).
+
+    Examples
+    --------
+    >>> import torch
+    >>> k = mlp_kernels(torch.eye(2, dtype=torch.float64), depth=1)
+    >>> k.nngp.shape, k.ntk.shape
+    (torch.Size([2, 2]), torch.Size([2, 2]))
+    """
 
     nngp: torch.Tensor
     ntk: torch.Tensor
 
 
-def _inputs(x1: Any, x2: Any, name1: str = "x1", name2: str = "x2"):
-    x1 = check_matrix(x1, name1)
+def _inputs(x1: Any, x2: Any):
+    check_same_dtype(x1, "x1", x2, "x2")
+    x1 = check_matrix(x1, "x1")
     if x2 is None:
         return x1, x1, True
-    x2 = check_matrix(x2, name2, dtype=x1.dtype, device=x1.device)
+    x2 = check_matrix(x2, "x2", dtype=x1.dtype, device=x1.device)
     if x2.shape[1] != x1.shape[1]:
         raise ValueError(
-            f"{name2} must have {x1.shape[1]} columns like {name1} (the input dimension), "
+            f"x2 must have {x1.shape[1]} columns like x1 (the input dimension), "
             f"got shape {tuple(x2.shape)}"
         )
     return x1, x2, False
@@ -122,38 +237,41 @@ def _norms_and_units(a: torch.Tensor):
     return top * length, units
 
 
-def _cos_sin(a1: torch.Tensor, a2: torch.Tensor, diag: bool):
+def _cos_sin(a1: torch.Tensor, a2: torch.Tensor, diag: bool, ops: _Ops):
     """Cosines and sines of the angles between the rows of ``a1`` and ``a2``; row norms.
 
     Cosines come from the unit rows; where ``|cos| > 0.99`` both are recomputed from the unit
     vectors ``p, q``: ``sin = |p - q| |p + q| / 2`` and ``cos = (|p + q|^2 - |p - q|^2) / 4``,
-    which keeps the angle accurate to rounding near 0 and pi.  A zero row gets
-    ``cos = sin = 0`` (every kernel term of such a pair carries a factor of its norm).
+    which keeps the angle accurate to rounding near 0 and pi.  A pair with a zero row gets the
+    angle 0 (``cos = 1, sin = 0``): every kernel term of such a pair carries a factor of its
+    norm, and atan2 stays differentiable.
     """
     n1, u1 = _norms_and_units(a1)
     n2, u2 = (n1, u1) if diag else _norms_and_units(a2)
     cos = u1 @ u2.T
     if diag:
         cos = (cos + cos.T) / 2  # a matrix product need not be bitwise symmetric
-    cos.clamp_(-1, 1)
-    sin = torch.sqrt((1 - cos * cos).clamp_(min=0))
-    sin.masked_fill_((n1[:, None] == 0) | (n2[None, :] == 0), 0.0)
-    near = cos.abs() > _STABLE_COS
+    cos = ops.clamp(cos, -1, 1)
+    sin = ops.sqrt(1 - cos * cos)
+    near = cos.detach().abs() > _STABLE_COS
     if bool(near.any()):
         idx = near.nonzero()
         for k0 in range(0, idx.shape[0], _PAIR_CHUNK):
             i, j = idx[k0 : k0 + _PAIR_CHUNK].unbind(1)
             p, q = u1[i], u2[j]
             dm, dp = (p - q).norm(dim=1), (p + q).norm(dim=1)
-            sin[i, j] = dm * dp / 2
-            cos[i, j] = (dp * dp - dm * dm) / 4
+            sin = ops.put(sin, (i, j), dm * dp / 2)
+            cos = ops.put(cos, (i, j), (dp * dp - dm * dm) / 4)
+    z1, z2 = n1.detach() == 0, n2.detach() == 0
+    if bool(z1.any()) or bool(z2.any()):
+        zero = z1[:, None] | z2[None, :]
+        cos, sin = ops.masked_fill(cos, zero, 1.0), ops.masked_fill(sin, zero, 0.0)
     if diag:
-        cos.diagonal().fill_(1.0)
-        sin.diagonal().fill_(0.0)
+        cos, sin = ops.set_diagonal(cos, 1.0), ops.set_diagonal(sin, 0.0)
     return cos, sin, n1, n2
 
 
-def _relu_layer(s1, s2, cos, sin, w2, b2, need_next, diag):
+def _relu_layer(s1, s2, cos, sin, w2, b2, need_next, diag, ops):
     """One ReLU layer on centred Gaussian pairs with standard deviations s1, s2, angle (cos, sin).
 
     Returns ``Sigma_next = W_std^2 E[relu(a) relu(b)] + b_std^2``, ``E[step(a) step(b)]``, the
@@ -165,11 +283,11 @@ def _relu_layer(s1, s2, cos, sin, w2, b2, need_next, diag):
     pm = torch.sub(math.pi, theta)  # pi - theta
     jay = torch.addcmul(sin, pm, cos)  # J(theta), E[relu relu] = s s' J / (2 pi)
     s12 = s1[:, None] * s2[None, :]
-    sig = (s12 * jay).mul_(w2 / (2 * math.pi))
+    sig = ops.mul(s12 * jay, w2 / (2 * math.pi))
     if b2:
-        sig.add_(b2)
-    dot = pm.mul_(1 / (2 * math.pi))  # E[step step] = (pi - t) / (2 pi)
-    half = math.sqrt(w2 / 2)
+        sig = ops.add(sig, b2)
+    dot = ops.mul(pm, 1 / (2 * math.pi))  # E[step step] = (pi - t) / (2 pi)
+    half = (w2 / 2) ** 0.5
     if b2:
         ns1 = torch.sqrt(w2 * s1 * s1 / 2 + b2)
         ns2 = ns1 if diag else torch.sqrt(w2 * s2 * s2 / 2 + b2)
@@ -177,34 +295,39 @@ def _relu_layer(s1, s2, cos, sin, w2, b2, need_next, diag):
         ns1 = half * s1
         ns2 = ns1 if diag else half * s2
     if diag:
-        sig.diagonal().copy_(ns1 * ns1)
+        sig = ops.set_diagonal(sig, ns1 * ns1)
     if not need_next:
         return sig, dot, ns1, ns2, None, None
     # 1 - cos t = sin^2 / (1 + cos) where cos > 0; sin t - t cos t is O(t^3) but only enters
     # next to pi (1 - cos t) = O(t^2), so its rounding leaves the next angle accurate to eps.
-    one_minus_cos = torch.where(cos > 0, sin * sin / (1 + cos), 1 - cos)
-    om = one_minus_cos.mul_(math.pi).sub_(sin).addcmul_(theta, cos).mul_(1 / math.pi)  # 1 - J/pi
+    # (1 + |cos|: the branch not taken must not divide by zero either, or its gradient is NaN.)
+    one_minus_cos = torch.where(cos > 0, sin * sin / (1 + cos.abs()), 1 - cos)
+    om = ops.mul(
+        ops.addcmul(ops.sub(ops.mul(one_minus_cos, math.pi), sin), theta, cos), 1 / math.pi
+    )
     if b2:
         # with A = W_std^2 s^2 / 2: q q' - c^2 = A A' om (2 - om) + b^2 ((sqrt A - sqrt A')^2
         # + 2 sqrt(A A') om), all terms >= 0
-        aa = s12.mul_(w2 / 2)
-        gap = (aa * aa).mul_(om).mul_(2 - om)
+        aa = ops.mul(s12, w2 / 2)
+        gap = ops.mul(ops.mul(aa * aa, om), 2 - om)
         diff = half * (s1[:, None] - s2[None, :])
-        gap.add_((diff * diff).addcmul_(aa, om, value=2).mul_(b2))
+        gap = ops.add(gap, ops.mul(ops.addcmul(diff * diff, aa, om, value=2), b2))
         inv = (1 / ns1)[:, None] * (1 / ns2)[None, :]  # ns >= b_std > 0
-        new_sin = gap.clamp_(min=0).sqrt_().mul_(inv)
-        new_cos = (sig * inv).clamp_(-1, 1)
+        new_sin = ops.mul(ops.sqrt(gap), inv)
+        new_cos = ops.clamp(sig * inv, -1, 1)
     else:
         # without biases the angle map does not depend on the scale: cos' = J / pi
-        new_cos = jay.mul_(1 / math.pi).clamp_(-1, 1)
-        new_sin = (om * (2 - om)).clamp_(min=0).sqrt_()
-        zero = (s1[:, None] == 0) | (s2[None, :] == 0)
-        if bool(zero.any()):
-            new_cos.masked_fill_(zero, 0.0)
-            new_sin.masked_fill_(zero, 0.0)
+        new_cos = ops.clamp(ops.mul(jay, 1 / math.pi), -1, 1)
+        new_sin = ops.sqrt(om * (2 - om))
+        z1, z2 = s1.detach() == 0, s2.detach() == 0
+        if bool(z1.any()) or bool(z2.any()):
+            zero = z1[:, None] | z2[None, :]
+            new_cos, new_sin = (
+                ops.masked_fill(new_cos, zero, 1.0),
+                ops.masked_fill(new_sin, zero, 0.0),
+            )
     if diag:
-        new_cos.diagonal().fill_(1.0)
-        new_sin.diagonal().fill_(0.0)
+        new_cos, new_sin = ops.set_diagonal(new_cos, 1.0), ops.set_diagonal(new_sin, 0.0)
     return sig, dot, ns1, ns2, new_cos, new_sin
 
 
@@ -218,32 +341,37 @@ def _gauss_hermite(order: int, dtype, device):
 
 
 def _gh_expectations(act, q1, q2, c, order):
-    """``E[phi(a) phi(b)]`` and ``E[phi'(a) phi'(b)]`` by a tensor Gauss-Hermite rule."""
+    """``E[phi(a) phi(b)]`` and ``E[phi'(a) phi'(b)]`` by a tensor Gauss-Hermite rule.
+
+    ``b = s2 (rho z1 + r z2)`` with ``r = sqrt(1 - rho^2)``: at ``|rho| = 1`` the derivative
+    through ``r`` is taken as 0 (:func:`_safe_sqrt`), so the gradient there misses a term in
+    ``E[phi(a) phi''(b)]``; it is exact wherever ``|rho| < 1``.
+    """
     z, w = _gauss_hermite(order, c.dtype, c.device)
-    s1, s2 = torch.sqrt(q1), torch.sqrt(q2)
+    s1, s2 = _safe_sqrt(q1), _safe_sqrt(q2)
     rows, cols = c.shape
-    e_phi, e_dphi = torch.empty_like(c), torch.empty_like(c)
-    flat_c, f1, f2 = c.reshape(-1), e_phi.view(-1), e_dphi.view(-1)
+    flat_c = c.reshape(-1)
     si = s1[:, None].expand(rows, cols).reshape(-1)
     sj = s2[None, :].expand(rows, cols).reshape(-1)
     chunk = max(1, _GH_ENTRIES // (order * order))
+    parts: tuple[list, list] = ([], [])
     for k0 in range(0, flat_c.numel(), chunk):
         sa, sb, cc = si[k0 : k0 + chunk], sj[k0 : k0 + chunk], flat_c[k0 : k0 + chunk]
         den = sa * sb
         rho = torch.where(den > 0, cc / torch.where(den > 0, den, 1), 0).clamp(-1, 1)
-        r = torch.sqrt((1 - rho * rho).clamp_min(0))
+        r = _safe_sqrt(1 - rho * rho)
         a = sa[:, None] * z[None, :]  # (P, K)
         b = sb[:, None, None] * (rho[:, None, None] * z[None, :, None] + r[:, None, None] * z)
-        for fn, out in ((act.phi, f1), (act.dphi, f2)):
+        for fn, out in zip((act.phi, act.dphi), parts, strict=True):
             inner = (fn(b) * w).sum(-1)  # (P, K) over z2
-            out[k0 : k0 + chunk] = ((fn(a) * inner) * w).sum(-1)
-    return e_phi, e_dphi
+            out.append(((fn(a) * inner) * w).sum(-1))
+    return tuple(torch.cat(p).reshape(rows, cols) for p in parts)
 
 
 def _gh_diagonal(act, q, order):
     """``E[phi(a)^2]`` for ``a ~ N(0, q)`` by a one-dimensional Gauss-Hermite rule."""
     z, w = _gauss_hermite(order, q.dtype, q.device)
-    return (act.phi(torch.sqrt(q)[:, None] * z) ** 2 * w).sum(-1)
+    return (act.phi(_safe_sqrt(q)[:, None] * z) ** 2 * w).sum(-1)
 
 
 def _smooth_layer(act, q1, q2, c, order):
@@ -269,7 +397,7 @@ _ERF = resolve_activation("erf")
 _RELU = resolve_activation("relu")
 
 
-def _recursion(act, a1, a2, depth, w2, b2, diag, order, *, shallow=False):
+def _recursion(act, a1, a2, depth, w2, b2, diag, order, ops, *, shallow=False):
     """NNGP and NTK of one tile from the augmented first-layer inputs ``a1``, ``a2``.
 
     ``a`` rows are ``(W_std x / sqrt(d), b_std)``, so ``Sigma_1 = a1 a2^T``.  ``diag`` marks a
@@ -281,16 +409,17 @@ def _recursion(act, a1, a2, depth, w2, b2, diag, order, *, shallow=False):
     q2 = q1 if diag else (a2 * a2).sum(1)
     if diag:
         # a matrix product need not be bitwise symmetric; everything after is elementwise
-        c = (c + c.T) / 2
-        c.diagonal().copy_(q1)
+        c = ops.set_diagonal((c + c.T) / 2, q1)
     relu = act.phi is _RELU.phi and act.dphi is _RELU.dphi
     if relu:
-        cos, sin, s1, s2 = _cos_sin(a1, a2, diag)
+        cos, sin, s1, s2 = _cos_sin(a1, a2, diag, ops)
     sigma, theta_k = c, (None if shallow else c.clone())
     for layer in range(depth):
         if relu:
             need_next = layer < depth - 1
-            new_c, e_dphi, s1, s2, cos, sin = _relu_layer(s1, s2, cos, sin, w2, b2, need_next, diag)
+            new_c, e_dphi, s1, s2, cos, sin = _relu_layer(
+                s1, s2, cos, sin, w2, b2, need_next, diag, ops
+            )
             if shallow:
                 return new_c, e_dphi
         else:
@@ -299,25 +428,29 @@ def _recursion(act, a1, a2, depth, w2, b2, diag, order, *, shallow=False):
                 return e_phi, e_dphi
             nq1 = w2 * d1 + b2
             nq2 = nq1 if diag else w2 * d2 + b2
-            new_c = e_phi.mul_(w2)
+            new_c = ops.mul(e_phi, w2)
             if b2:
-                new_c.add_(b2)
+                new_c = ops.add(new_c, b2)
             if diag:
-                new_c.diagonal().copy_(nq1)
+                new_c = ops.set_diagonal(new_c, nq1)
             q1, q2 = nq1, nq2
-        theta_k.mul_(e_dphi).mul_(w2).add_(new_c)
+        theta_k = ops.add(ops.mul(ops.mul(theta_k, e_dphi), w2), new_c)
         sigma = new_c
     return sigma, theta_k
 
 
-def _tiled(x1, x2, same, batch_size, compute, n_out):
+def _tiled(x1, x2, same, batch_size, compute, n_out, grad):
     """Run ``compute(rows, cols, diag)`` over row tiles (upper triangle only when ``same``).
 
     On a CPU the tiles are small enough to stay in cache, and they are spread over
     ``torch.get_num_threads()`` Python threads with torch's intra-op parallelism set to one
     thread meanwhile (restored afterwards): elementwise operations on small tiles would
-    otherwise pay a thread synchronisation per operation.
+    otherwise pay a thread synchronisation per operation.  When autograd records (``grad``)
+    the whole matrix is one tile, computed out of place.
     """
+    if grad:
+        res = compute(x1, x2, same)
+        return [(r + r.T) / 2 if same else r for r in res]
     n1, n2 = x1.shape[0], x2.shape[0]
     cpu = x1.device.type == "cpu"
     if batch_size is None:
@@ -361,14 +494,27 @@ def _check_activation(activation, derivative=None):
     return resolve_activation(activation, "activation", derivative)
 
 
+_DIFFERENTIABILITY = """
+    Every kernel is differentiable by autograd in ``x1``, ``x2`` and in tensor-valued
+    parameters (0-dim tensors with ``requires_grad``).  Where the kernel is not differentiable
+    (two coinciding points ``x1_i == x2_j``, where ReLU kernels have a cone ``|x1_i - x2_j|``;
+    a zero input) autograd returns the derivative with the cone term dropped, i.e. the mean of
+    the two one-sided derivatives (the limit of central differences); it is finite.  A set
+    with itself (``x2=None``) has its diagonal in closed form, a smooth function of the norms.
+    For activations integrated by quadrature, the derivative at coinciding points also drops a
+    term ``E[phi(a) phi''(b)]`` (finite, approximate there; exact elsewhere).  When autograd
+    records, the kernel is computed out of place in one tile (``batch_size`` is ignored).
+"""
+
+
 def mlp_kernels(
     x1: Any,
     x2: Any = None,
     *,
     depth: int,
     activation: Any = "relu",
-    W_std: float = 1.0,
-    b_std: float = 0.0,
+    W_std: float | torch.Tensor = 1.0,
+    b_std: float | torch.Tensor = 0.0,
     batch_size: int | None = None,
     derivative: Any = None,
     quadrature_order: int = 96,
@@ -386,113 +532,256 @@ def mlp_kernels(
     Jacot et al.'s recursion with bias scale beta is ``W_std = 1, b_std = beta``; Arora et al.'s
     with ``c_sigma = 2`` is ``W_std = sqrt(2), b_std = 0`` for ReLU.
 
-    ``x1`` (N1, d), ``x2`` (N2, d) or ``None`` (the set with itself: exactly symmetric, computed
-    on the upper triangle only).  ``activation``: ``"relu"`` and ``"erf"`` (and ``"identity"``) in
-    closed form; any other name or a callable by a ``quadrature_order``-point Gauss-Hermite
-    rule in each of the two Gaussian variables (derivative by autograd unless ``derivative`` is
-    given).  The rule is exact for polynomial activations of degree below ``quadrature_order``.
-    For bounded sigmoid-like activations it converges slowly when the pre-activation variance
-    is large (they approach a step).  Measured against erf's closed form (``depth=2``,
-    ``W_std=1``, six standard normal inputs in R^5, variances about 0.4), the largest NTK error
-    is 1.5e-3 at order 32, 2e-6 at 64, 3e-9 at 96 (the default) and 4e-12 at 128; with
-    ``W_std=2, b_std=1`` (variances up to about 10) it is 0.3 at order 64 and 5e-3 at 128.
-    The cost is ``quadrature_order^2`` evaluations per pair and layer.  Use the closed forms
-    where they exist.
+    ``"relu"`` and ``"erf"`` (and ``"identity"``) are in closed form; any other activation is
+    integrated by a ``quadrature_order``-point Gauss-Hermite rule in each of the two Gaussian
+    variables (derivative by autograd unless ``derivative`` is given), exact for polynomial
+    activations of degree below ``quadrature_order``.  For bounded sigmoid-like activations
+    it converges slowly when the pre-activation variance is large (they approach a step).
+    Measured against erf's closed form (``depth=2``, ``W_std=1``, six standard normal inputs
+    in R^5, variances about 0.4), the largest NTK error is 1.5e-3 at order 32, 2e-6 at 64,
+    3e-9 at 96 (the default) and 4e-12 at 128; with ``W_std=2, b_std=1`` (variances up to
+    about 10) it is 0.3 at order 64 and 5e-3 at 128.  The cost is ``quadrature_order^2``
+    evaluations per pair and layer.  Use the closed forms where they exist.
 
-    ``batch_size`` rows of ``x1`` are processed at a time (default: tiles of about 65,000
-    entries on a CPU, which stay in cache, 16 million on a GPU), so peak memory is the two
-    outputs plus a few tiles.
-    Returns :class:`MLPKernels` with ``.nngp`` and ``.ntk`` of shape (N1, N2).
+    ReLU angles are computed stably (see the module docstring); a set with itself is exactly
+    symmetric with the exact diagonal.
+    {differentiability}
+    Parameters
+    ----------
+    x1 : (N1, d) tensor or array
+        Inputs.
+    x2 : (N2, d) tensor or array, optional
+        Inputs; ``None`` means the set ``x1`` with itself (computed on the upper triangle).
+        A floating tensor must have ``x1``'s dtype.
+    depth : int
+        Number of hidden layers (activations), ``>= 0``.
+    activation : str or callable
+        ``"relu"``, ``"erf"``, ``"tanh"``, ``"sigmoid"``, ``"arctan"``, ``"identity"`` or an
+        elementwise callable.
+    W_std, b_std : float or 0-dim tensor
+        Weight and bias standard deviations (``>= 0``); a tensor must have ``x1``'s dtype and
+        may require grad.
+    batch_size : int, optional
+        Rows of ``x1`` per tile (default: tiles of about 65,000 entries on a CPU, which stay in
+        cache, 16 million on a GPU), so peak memory is the two outputs plus a few tiles.
+    derivative : callable, optional
+        The activation's derivative, for a callable activation (default: autograd).
+    quadrature_order : int
+        Nodes of the Gauss-Hermite rule per variable (default 96).
+
+    Returns
+    -------
+    MLPKernels
+        ``.nngp`` and ``.ntk``, each of shape (N1, N2), dtype and device of ``x1``.
+
+    Raises
+    ------
+    TypeError
+        If ``x1`` and ``x2`` (or a tensor ``W_std``/``b_std`` and ``x1``) have different
+        floating dtypes, or an argument has the wrong type.
+    ValueError
+        If the shapes disagree, an input is not finite, ``depth < 0``, ``W_std`` or ``b_std``
+        is negative, or the activation is unknown.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> k = mlp_kernels(x, depth=1)
+    >>> [round(v, 6) for v in k.ntk[0].tolist()]
+    [0.5, 0.079577]
+    >>> w = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    >>> mlp_kernels(x, depth=1, W_std=w).ntk.sum().backward()
+    >>> round(float(w.grad), 6)
+    4.63662
     """
     depth = check_nonnegative_int(depth, "depth")
-    w_std = check_nonnegative(W_std, "W_std")
-    b_std = check_nonnegative(b_std, "b_std")
     order = check_positive_int(quadrature_order, "quadrature_order")
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
     act = _check_activation(activation, derivative)
     x1, x2, same = _inputs(x1, x2)
+    w_std = check_scalar_parameter(W_std, "W_std", x1, "x1")
+    b_std = check_scalar_parameter(b_std, "b_std", x1, "x1")
+    grad = _records_grad(x1, x2, w_std, b_std)
+    if not grad:
+        w_std, b_std = float(w_std), float(b_std)
     d = x1.shape[1]
     w2, b2 = w_std**2, b_std**2
+    ops = _Ops(grad)
 
     def augment(x):
-        col = torch.full((x.shape[0], 1), b_std, dtype=x.dtype, device=x.device)
+        col = torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device) * b_std
         return torch.cat([x * (w_std / math.sqrt(d)), col], dim=1)
 
     a1 = augment(x1)
     a2 = a1 if same else augment(x2)
 
     def compute(r, s, diag):
-        return _recursion(act, r, s, depth, w2, b2, diag, order)
+        return _recursion(act, r, s, depth, w2, b2, diag, order, ops)
 
-    nngp, ntk_ = _tiled(a1, a2, same, batch_size, compute, 2)
+    nngp, ntk_ = _tiled(a1, a2, same, batch_size, compute, 2, grad)
     return MLPKernels(nngp=nngp, ntk=ntk_)
 
 
 def _shallow_expectations(x1, x2, same, act, order):
-    """``E[phi(u.x) phi(u.z)]`` and ``E[phi'(u.x) phi'(u.z)]`` for ``u ~ N(0, I/d)``."""
+    """``E[phi(u.x1) phi(u.x2)]`` and ``E[phi'(u.x1) phi'(u.x2)]`` for ``u ~ N(0, I/d)``."""
     d = x1.shape[1]
     a1 = x1 / math.sqrt(d)
     a2 = a1 if same else x2 / math.sqrt(d)
+    grad = _records_grad(x1, x2)
+    ops = _Ops(grad)
 
     def compute(r, s, diag):
-        return _recursion(act, r, s, 1, 1.0, 0.0, diag, order, shallow=True)
+        return _recursion(act, r, s, 1, 1.0, 0.0, diag, order, ops, shallow=True)
 
-    return _tiled(a1, a2, same, None, compute, 2)
+    return (*_tiled(a1, a2, same, None, compute, 2, grad), ops)
 
 
 def k_lecun(
-    x: Any, z: Any = None, *, activation: Any = "relu", quadrature_order: int = 96
+    x1: Any, x2: Any = None, *, activation: Any = "relu", quadrature_order: int = 96
 ) -> torch.Tensor:
-    """``K^LC(x, z) = E[sigma(u.x) sigma(u.z)]``, ``u ~ N(0, I/d)`` (Theorem 11.16).
+    """LeCun-initialization kernel ``K^LC(x1, x2) = E[sigma(u.x1) sigma(u.x2)]``, ``u ~ N(0, I/d)``.
 
-    The limit of ``hat Theta / n`` for :class:`ntklab.networks.shallow.ShallowLeCun`
-    (Gaussian D).  For ReLU (Example 11.17):
-    ``|x| |z| (sin t + (pi - t) cos t) / (2 pi d)``, ``t`` the angle.
-    ``x`` (N1, d), ``z`` (N2, d) or ``None``; returns (N1, N2).
+    Theorem 11.16 (Petersen & Zech): the limit of ``hat Theta / n`` for
+    :class:`ntklab.networks.shallow.ShallowLeCun` (Gaussian D).  For ReLU (Example 11.17)
+    ``|x1| |x2| (sin t + (pi - t) cos t) / (2 pi d)``, ``t`` the angle (computed stably).
+    Other activations as in :func:`mlp_kernels` (closed form for erf, quadrature otherwise).
+    {differentiability}
+    Parameters
+    ----------
+    x1 : (N1, d) tensor or array
+        Inputs.
+    x2 : (N2, d) tensor or array, optional
+        Inputs of ``x1``'s dtype; ``None`` means ``x1`` (an exactly symmetric result).
+    activation : str or callable
+        As in :func:`mlp_kernels`.
+    quadrature_order : int
+        Gauss-Hermite nodes per variable for activations without a closed form.
+
+    Returns
+    -------
+    torch.Tensor
+        ``K^LC``, shape (N1, N2).
+
+    Raises
+    ------
+    TypeError
+        If ``x1`` and ``x2`` have different floating dtypes.
+    ValueError
+        If the shapes disagree, an input is not finite or the activation is unknown.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> [round(v, 6) for v in k_lecun(x)[0].tolist()]
+    [0.25, 0.079577]
     """
     act = _check_activation(activation)
     order = check_positive_int(quadrature_order, "quadrature_order")
-    x, z, same = _inputs(x, z, "x", "z")
-    return _shallow_expectations(x, z, same, act, order)[0]
+    x1, x2, same = _inputs(x1, x2)
+    return _shallow_expectations(x1, x2, same, act, order)[0]
 
 
 def k_ntk(
-    x: Any, z: Any = None, *, activation: Any = "relu", quadrature_order: int = 96
+    x1: Any, x2: Any = None, *, activation: Any = "relu", quadrature_order: int = 96
 ) -> torch.Tensor:
-    """``K^NTK(x, z) = (1 + x.z/d) E[sigma'(u.x) sigma'(u.z)] + E[sigma(u.x) sigma(u.z)] + 1``.
+    """Shallow NTK ``K^NTK = (1 + x1.x2/d) E[sigma'(u.x1) sigma'(u.x2)] + E[sigma sigma] + 1``.
 
-    Theorem 11.30, ``u ~ N(0, I/d)``: the limit of the tangent kernel of
+    Theorem 11.30 (Petersen & Zech), ``u ~ N(0, I/d)``: the limit of the tangent kernel of
     :class:`ntklab.networks.shallow.ShallowNTK`.  For ReLU (Example 11.31)
     ``E[sigma' sigma'] = (pi - t) / (2 pi)``.  The derivative of ReLU at 0 is taken as 0 (as in
     autograd, so the network's kernel agrees), which decides the value at a zero input, where
-    the kernel has no limit.  ``x`` (N1, d), ``z`` (N2, d) or ``None``; returns (N1, N2).
+    the kernel has no limit.
+    {differentiability}
+    Parameters
+    ----------
+    x1 : (N1, d) tensor or array
+        Inputs.
+    x2 : (N2, d) tensor or array, optional
+        Inputs of ``x1``'s dtype; ``None`` means ``x1`` (an exactly symmetric result).
+    activation : str or callable
+        As in :func:`mlp_kernels`.
+    quadrature_order : int
+        Gauss-Hermite nodes per variable for activations without a closed form.
+
+    Returns
+    -------
+    torch.Tensor
+        ``K^NTK``, shape (N1, N2).
+
+    Raises
+    ------
+    TypeError
+        If ``x1`` and ``x2`` have different floating dtypes.
+    ValueError
+        If the shapes disagree, an input is not finite or the activation is unknown.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> [round(v, 6) for v in k_ntk(x)[0].tolist()]
+    [2.0, 1.329577]
     """
     act = _check_activation(activation)
     order = check_positive_int(quadrature_order, "quadrature_order")
-    x, z, same = _inputs(x, z, "x", "z")
-    e_phi, e_dphi = _shallow_expectations(x, z, same, act, order)
+    x1, x2, same = _inputs(x1, x2)
+    e_phi, e_dphi, ops = _shallow_expectations(x1, x2, same, act, order)
     if act.phi is _RELU.phi:
-        zero1 = x.norm(dim=1) == 0
-        zero2 = zero1 if same else z.norm(dim=1) == 0
-        e_dphi[zero1[:, None] | zero2[None, :]] = 0.0
-    return (1 + x @ z.T / x.shape[1]) * e_dphi + e_phi + 1
+        zero1 = x1.detach().norm(dim=1) == 0
+        zero2 = zero1 if same else x2.detach().norm(dim=1) == 0
+        e_dphi = ops.masked_fill(e_dphi, zero1[:, None] | zero2[None, :], 0.0)
+    return (1 + x1 @ x2.T / x1.shape[1]) * e_dphi + e_phi + 1
 
 
-def h_infinity(x: Any, z: Any = None) -> torch.Tensor:
-    """Du et al.'s Gram matrix ``H^inf_ij = x_i.x_j E_w[1{w.x_i >= 0} 1{w.x_j >= 0}]``.
+def h_infinity(x1: Any, x2: Any = None) -> torch.Tensor:
+    """Du et al.'s Gram matrix ``H^inf_ij = x1_i.x2_j E_w[1{w.x1_i >= 0} 1{w.x2_j >= 0}]``.
 
-    ``w ~ N(0, I)``, so ``H^inf_ij = x_i.x_j (pi - t_ij) / (2 pi)`` with ``t_ij`` the angle
-    (computed stably).  ``x`` (m, d); ``z`` (m2, d) or ``None``; returns (m, m2).
+    ``w ~ N(0, I)``, so ``H^inf_ij = x1_i.x2_j (pi - t_ij) / (2 pi)`` with ``t_ij`` the angle
+    (computed stably); Du et al. (2019), the Gram matrix of a two-layer ReLU network whose
+    output layer is fixed.
+    {differentiability}
+    Parameters
+    ----------
+    x1 : (N1, d) tensor or array
+        Inputs.
+    x2 : (N2, d) tensor or array, optional
+        Inputs of ``x1``'s dtype; ``None`` means ``x1`` (an exactly symmetric result).
+
+    Returns
+    -------
+    torch.Tensor
+        ``H^inf``, shape (N1, N2).
+
+    Raises
+    ------
+    TypeError
+        If ``x1`` and ``x2`` have different floating dtypes.
+    ValueError
+        If the shapes disagree or an input is not finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    >>> [round(v, 6) for v in h_infinity(x)[0].tolist()]
+    [0.5, 0.375]
     """
-    x, z, same = _inputs(x, z, "x", "z")
+    x1, x2, same = _inputs(x1, x2)
+    grad = _records_grad(x1, x2)
+    ops = _Ops(grad)
 
     def compute(r, s, diag):
         c = r @ s.T
         if diag:
-            c = (c + c.T) / 2
-            c.diagonal().copy_((r * r).sum(1))
-        cos, sin, _, _ = _cos_sin(r, s, diag)
+            c = ops.set_diagonal((c + c.T) / 2, (r * r).sum(1))
+        cos, sin, _, _ = _cos_sin(r, s, diag, ops)
         return (c * (math.pi - torch.atan2(sin, cos)) / (2 * math.pi),)
 
-    return _tiled(x, z, same, None, compute, 1)[0]
+    return _tiled(x1, x2, same, None, compute, 1, grad)[0]
+
+
+for _f in (mlp_kernels, k_lecun, k_ntk, h_infinity):
+    _f.__doc__ = _f.__doc__.replace("{differentiability}", _DIFFERENTIABILITY)

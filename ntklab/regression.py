@@ -1,9 +1,10 @@
 """Linear and kernel least squares (course chapter 2; Petersen & Zech, sections 11.1-11.2).
 
-Course notation: ``m`` training points, inputs ``X`` of shape ``(m, d)``, targets ``y`` of shape
-``(m,)``, loss ``L(w) = ||A w - y||^2`` (a plain sum of squares) for a design matrix ``A`` of
-shape ``(m, P)`` whose rows are the inputs ``x_i`` (linear regression) or their features
-``phi(x_i)`` (kernel regression), step size ``h``.
+Course notation: ``m`` training points, inputs ``x`` of shape ``(m, d)``, targets ``y`` of shape
+``(m,)`` (or ``(m, O)`` for kernel least squares), loss ``L(w) = ||A w - y||^2`` (a plain sum of
+squares) for a design matrix ``A`` of shape ``(m, P)`` whose rows are the inputs ``x_i`` (linear
+regression) or their features ``phi(x_i)`` (kernel regression), step size ``step_size`` (the
+book's ``h``).  Kernels take ``x1, x2`` and are differentiable in them and in a tensor ``c``.
 
 * :func:`min_norm_least_squares` - the minimum-norm minimizer ``w_*`` (11.1.3), by an SVD-based
   solver, never an explicit inverse;
@@ -16,7 +17,9 @@ shape ``(m, P)`` whose rows are the inputs ``x_i`` (linear regression) or their 
   :func:`polynomial_features` (Exercise 11.35), :func:`rbf_features` with
   :func:`rbf_truncation_bound` (Exercise 11.34);
 * :func:`kernel_least_squares` - Proposition 11.9's three steps (Gram matrix, a minimizer of
-  ``||G a - y||``, prediction ``sum_j a_j K(x, x_j)``), optional ridge;
+  ``||G a - y||``, prediction ``sum_j a_j K(x, x_j)``), optional ``ridge``: an absolute
+  regularizer ``G + ridge I`` (neural-tangents' ``diag_reg`` in :mod:`ntklab.predict` is relative,
+  ``G + diag_reg (tr G / m) I``: ``ridge = diag_reg tr(G) / m``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 import torch
 
+from ._autograd import Ops, records_grad, safe_sqrt
 from .linalg import psd_solve
 from .validation import (
     as_tensor,
@@ -37,6 +41,8 @@ from .validation import (
     check_nonnegative_int,
     check_positive,
     check_positive_int,
+    check_same_dtype,
+    check_scalar_parameter,
 )
 
 __all__ = [
@@ -87,23 +93,49 @@ def _check_vector(w: Any, name: str, A: torch.Tensor) -> torch.Tensor:
     return w.to(A.dtype)
 
 
-def _check_pair(X: Any, Z: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs of a Gram matrix: ``X`` (m, d) and ``Z`` (k, d) (``Z=None`` means ``Z = X``)."""
-    X = check_matrix(X, "X")
-    if Z is None:
-        return X, X
-    Z = check_matrix(Z, "Z", cols=X.shape[1])
-    if Z.device != X.device:
-        raise ValueError(f"Z is on {Z.device} but X is on {X.device}")
-    dtype = torch.promote_types(X.dtype, Z.dtype)
-    return X.to(dtype), Z.to(dtype)
+def _check_pair(x1: Any, x2: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs of a Gram matrix: ``x1`` (N1, d) and ``x2`` (N2, d) (``None`` means ``x1``)."""
+    check_same_dtype(x1, "x1", x2, "x2")
+    x1 = check_matrix(x1, "x1")
+    if x2 is None:
+        return x1, x1
+    x2 = check_matrix(x2, "x2", cols=x1.shape[1])
+    if x2.device != x1.device:
+        raise ValueError(f"x2 is on {x2.device} but x1 is on {x1.device}")
+    return x1, x2.to(x1.dtype)
 
 
 # --------------------------------------------------------------------------------------------
 # linear least squares (section 11.1)
 # --------------------------------------------------------------------------------------------
 def least_squares_loss(A: Any, y: Any, w: Any) -> torch.Tensor:
-    """``L(w) = ||A w - y||^2`` (11.1.2), a plain sum of squares; ``w`` of shape ``(P,)``."""
+    """The least-squares loss ``L(w) = ||A w - y||^2`` (11.1.2), a plain sum of squares.
+
+    Parameters
+    ----------
+    A : (m, P) tensor or array
+        Design matrix.
+    y : (m,) tensor or array
+        Targets.
+    w : (P,) tensor or array
+        Weights.
+
+    Returns
+    -------
+    torch.Tensor
+        The loss, a 0-dim tensor.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or an entry is not finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> float(least_squares_loss(torch.eye(2), torch.ones(2), torch.zeros(2)))
+    2.0
+    """
     A, y = _check_system(A, y)
     w = _check_vector(w, "w", A)
     return ((A @ w - y) ** 2).sum()
@@ -122,12 +154,38 @@ def _svd_solve(A: torch.Tensor, B: torch.Tensor, rcond: float | None) -> torch.T
 
 
 def min_norm_least_squares(A: Any, y: Any, *, rcond: float | None = None) -> torch.Tensor:
-    """The minimum-norm minimizer ``w_*`` of ``||A w - y||^2`` (11.1.3), shape ``(P,)``.
+    """The minimum-norm minimizer ``w_*`` of ``||A w - y||^2`` (11.1.3).
 
-    ``A`` is ``(m, P)`` of any rank, ``y`` is ``(m,)``.  On the CPU this is LAPACK's ``gelsd``
+    ``A`` may have any rank.  On the CPU this is LAPACK's ``gelsd``
     (divide-and-conquer SVD) through ``torch.linalg.lstsq``; elsewhere a thin SVD.  Singular values
     below ``rcond * s_max(A)`` are treated as zero (default ``max(m, P) * eps``), which is what
     makes the answer the *minimum-norm* one for rank-deficient ``A``.  No inverse is formed.
+
+    Parameters
+    ----------
+    A : (m, P) tensor or array
+        Design matrix.
+    y : (m,) tensor or array
+        Targets.
+    rcond : float, optional
+        Relative cutoff for small singular values.
+
+    Returns
+    -------
+    torch.Tensor
+        ``w_*``, shape (P,).
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, an entry is not finite or ``rcond <= 0``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> A = torch.tensor([[3.0, 4.0]], dtype=torch.float64)
+    >>> [round(v, 6) for v in min_norm_least_squares(A, torch.tensor([10.0])).tolist()]
+    [1.2, 1.6]
     """
     A, y = _check_system(A, y)
     if rcond is not None:
@@ -145,6 +203,30 @@ def row_space_split(A: Any, w: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
     ``tilde w`` is the minimum-norm solution of ``A v = A w``, i.e. the orthogonal projection of
     ``w`` onto the row space; ``hat w = w - tilde w``.
+
+    Parameters
+    ----------
+    A : (m, P) tensor or array
+        Design matrix.
+    w : (P,) tensor or array
+        The vector to split.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(tilde w, hat w)``, each of shape (P,).
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or an entry is not finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> A = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    >>> [t.tolist() for t in row_space_split(A, torch.tensor([2.0, 3.0]))]
+    [[2.0, 0.0], [0.0, 3.0]]
     """
     A = check_matrix(A, "A")
     w = _check_vector(w, "w", A)
@@ -157,6 +239,27 @@ def admissible_step_size(A: Any) -> float:
 
     For ``L(w) = ||A w - y||^2`` the Hessian is ``2 A^T A`` with largest eigenvalue
     ``2 s_max(A)^2``; the theorem's range is half of the stability limit ``1 / s_max^2``.
+
+    Parameters
+    ----------
+    A : (m, P) tensor or array
+        Design matrix.
+
+    Returns
+    -------
+    float
+        ``1 / (2 s_max(A)^2)`` (``inf`` for ``A = 0``).
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not a finite matrix.
+
+    Examples
+    --------
+    >>> import torch
+    >>> admissible_step_size(torch.diag(torch.tensor([3.0, 1.0])))
+    0.05555555555555555
     """
     A = check_matrix(A, "A")
     s_max = float(torch.linalg.matrix_norm(A, 2))
@@ -165,28 +268,58 @@ def admissible_step_size(A: Any) -> float:
     return 1.0 / (2.0 * s_max**2)
 
 
-def _check_step(h: Any, A: torch.Tensor) -> float:
-    h = check_positive(h, "h")
+def _check_step(step_size: Any, A: torch.Tensor) -> float:
+    step_size = check_positive(step_size, "step_size")
     limit = admissible_step_size(A)
-    if not h < limit:
+    if not step_size < limit:
         raise ValueError(
-            f"step size h must lie in (0, 1/(2 s_max(A)^2)) = (0, {limit:.6g}) (Theorem 11.3), "
-            f"got h = {h:.6g}"
+            f"step_size must lie in (0, 1/(2 s_max(A)^2)) = (0, {limit:.6g}) (Theorem 11.3), "
+            f"got {step_size:.6g}"
         )
-    return h
+    return step_size
 
 
-def gradient_descent(A: Any, y: Any, h: float, steps: int, *, w0: Any = None) -> torch.Tensor:
-    """Gradient descent (11.1.5) on ``L(w) = ||A w - y||^2``.
+def gradient_descent(
+    A: Any, y: Any, step_size: float, steps: int, *, w0: Any = None
+) -> torch.Tensor:
+    """Gradient descent (11.1.5) on ``L(w) = ||A w - y||^2`` (the book's step ``h``).
 
-    The step is ``w_{k+1} = w_k - h grad L(w_k) = w_k - 2 h A^T (A w_k - y)``.
+    The step is ``w_{k+1} = w_k - h grad L(w_k) = w_k - 2 h A^T (A w_k - y)``, ``h = step_size``.
 
-    ``h`` must lie in Theorem 11.3's range ``(0, 1/(2 s_max(A)^2))`` (otherwise ``ValueError``
-    stating the limit).  ``w0`` defaults to zero.  Returns the trajectory ``(w_0, ..., w_steps)``
-    as a tensor of shape ``(steps + 1, P)``.
+    Parameters
+    ----------
+    A : (m, P) tensor or array
+        Design matrix.
+    y : (m,) tensor or array
+        Targets.
+    step_size : float
+        ``h``, in Theorem 11.3's range ``(0, 1/(2 s_max(A)^2))``
+        (:func:`admissible_step_size`).
+    steps : int
+        Number of steps, ``>= 0``.
+    w0 : (P,) tensor or array, optional
+        Initial weights (default zero).
+
+    Returns
+    -------
+    torch.Tensor
+        The trajectory ``(w_0, ..., w_steps)``, shape (steps + 1, P).
+
+    Raises
+    ------
+    ValueError
+        If ``step_size`` lies outside the range (the message states the limit), or the shapes
+        disagree.
+
+    Examples
+    --------
+    >>> import torch
+    >>> A = torch.eye(2, dtype=torch.float64)
+    >>> gradient_descent(A, torch.ones(2), 0.25, 2)[-1].tolist()
+    [0.75, 0.75]
     """
     A, y = _check_system(A, y)
-    h = _check_step(h, A)
+    h = _check_step(step_size, A)
     steps = check_nonnegative_int(steps, "steps")
     w = torch.zeros(A.shape[1], dtype=A.dtype, device=A.device) if w0 is None else None
     if w is None:
@@ -200,8 +333,37 @@ def gradient_descent(A: Any, y: Any, h: float, steps: int, *, w0: Any = None) ->
 
 
 def gradient_descent_limit(A: Any, y: Any, *, w0: Any = None) -> torch.Tensor:
-    """Theorem 11.3's limit ``w_* + hat w_0``: the minimum-norm solution plus the component of
-    ``w0`` in ``ker A`` (which gradient descent never changes).  ``w0`` defaults to zero."""
+    """Theorem 11.3's limit ``w_* + hat w_0`` of :func:`gradient_descent`.
+
+    The minimum-norm solution plus the component of ``w0`` in ``ker A`` (which gradient
+    descent never changes).
+
+    Parameters
+    ----------
+    A : (m, P) tensor or array
+        Design matrix.
+    y : (m,) tensor or array
+        Targets.
+    w0 : (P,) tensor or array, optional
+        Initial weights (default zero).
+
+    Returns
+    -------
+    torch.Tensor
+        The limit, shape (P,).
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or an entry is not finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> A = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    >>> gradient_descent_limit(A, torch.tensor([2.0]), w0=torch.tensor([5.0, 3.0])).tolist()
+    [2.0, 3.0]
+    """
     A, y = _check_system(A, y)
     w_star = min_norm_least_squares(A, y)
     if w0 is None:
@@ -211,17 +373,47 @@ def gradient_descent_limit(A: Any, y: Any, *, w0: Any = None) -> torch.Tensor:
 
 
 def gradient_descent_closed_form(
-    A: Any, y: Any, h: float, k: Any, *, w0: Any = None
+    A: Any, y: Any, step_size: float, k: Any, *, w0: Any = None
 ) -> torch.Tensor:
     """The iterates of :func:`gradient_descent` from one SVD ``A = U diag(s) V^T`` (Ex. 11.32)::
 
         w_k = w_lim + V diag((1 - 2 h s_i^2)^k) V^T (w_0 - w_lim),   w_lim = w_* + hat w_0,
 
-    where only the directions with ``s_i > 0`` contract.  ``k`` is an integer or a 1-D tensor of
-    integers; the result has shape ``(P,)`` or ``(len(k), P)``.
+    where only the directions with ``s_i > 0`` contract (``h = step_size``).
+
+    Parameters
+    ----------
+    A : (m, P) tensor or array
+        Design matrix.
+    y : (m,) tensor or array
+        Targets.
+    step_size : float
+        ``h``, in Theorem 11.3's range as for :func:`gradient_descent`.
+    k : int or 1-D tensor of ints
+        Step number(s).
+    w0 : (P,) tensor or array, optional
+        Initial weights (default zero).
+
+    Returns
+    -------
+    torch.Tensor
+        ``w_k``, shape (P,) for an integer ``k``, (len(k), P) otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``step_size`` lies outside the range, ``k`` holds negative or non-integer values,
+        or the shapes disagree.
+
+    Examples
+    --------
+    >>> import torch
+    >>> A = torch.eye(2, dtype=torch.float64)
+    >>> gradient_descent_closed_form(A, torch.ones(2), 0.25, 2).tolist()
+    [0.75, 0.75]
     """
     A, y = _check_system(A, y)
-    h = _check_step(h, A)
+    h = _check_step(step_size, A)
     scalar = isinstance(k, int) and not isinstance(k, bool)
     if scalar:
         k = check_nonnegative_int(k, "k")
@@ -243,20 +435,28 @@ def gradient_descent_closed_form(
 # --------------------------------------------------------------------------------------------
 # kernels of Example 11.10 as Gram-matrix functions
 # --------------------------------------------------------------------------------------------
-def _distances(X: torch.Tensor, Z: torch.Tensor, same: bool, squared: bool) -> torch.Tensor:
-    """Euclidean distances ``||x_i - z_j||`` (or their squares), shape ``(m, k)``.
+def _distances(
+    x1: torch.Tensor, x2: torch.Tensor, same: bool, squared: bool, ops: Ops
+) -> torch.Tensor:
+    """Euclidean distances ``||x1_i - x2_j||`` (or their squares), shape ``(N1, N2)``.
 
     Distances, and squared distances in low dimension (``d <= 32``), are formed from the
     differences directly (exact zeros for equal points, no cancellation).  Squared distances in
     higher dimension use ``|x|^2 + |z|^2 - 2 x.z`` (a matrix product) after centering, clamped at
     zero, in place to keep one matrix: its absolute error ``~ eps |x|^2`` is harmless inside
     ``exp(-c D)`` but would become ``sqrt(eps) |x|`` under a square root, hence the rule.
+    When autograd records, the differences are formed explicitly (``(N1, N2, d)``), so that
+    the derivative is exact, and the distance's derivative at 0 is taken as 0
+    (:func:`ntklab._autograd.safe_sqrt`).
     """
-    if X.shape[1] <= 32 or not squared:
-        D = torch.cdist(X, Z, compute_mode="donot_use_mm_for_euclid_dist")
+    if ops.grad:
+        d2 = ((x1[:, None, :] - x2[None, :, :]) ** 2).sum(-1)
+        return d2 if squared else safe_sqrt(d2)
+    if x1.shape[1] <= 32 or not squared:
+        D = torch.cdist(x1, x2, compute_mode="donot_use_mm_for_euclid_dist")
         return D.square_() if squared else D
-    mu = X.mean(dim=0)
-    Xc, Zc = X - mu, (X - mu if same else Z - mu)
+    mu = x1.mean(dim=0)
+    Xc, Zc = x1 - mu, (x1 - mu if same else x2 - mu)
     D = Xc @ Zc.T
     D.mul_(-2.0).add_((Xc * Xc).sum(1).unsqueeze(1)).add_((Zc * Zc).sum(1).unsqueeze(0))
     D.clamp_min_(0.0)
@@ -265,37 +465,103 @@ def _distances(X: torch.Tensor, Z: torch.Tensor, same: bool, squared: bool) -> t
     return D
 
 
-def polynomial_kernel(X: Any, Z: Any = None, *, c: float = 1.0, r: int = 2) -> torch.Tensor:
-    """Polynomial kernel ``K(x, z) = (x.z + c)^r`` of Example 11.10, ``c >= 0``, ``r >= 1``.
+_KERNEL_PARAMETERS = """
+    Parameters
+    ----------
+    x1 : (N1, d) tensor or array
+        Inputs.
+    x2 : (N2, d) tensor or array, optional
+        Inputs of ``x1``'s dtype; ``None`` means ``x1``.
+    c : float or 0-dim tensor
+        The kernel's parameter; a tensor must have ``x1``'s dtype and may require grad.
+"""
 
-    Gram matrix of shape ``(m, k)`` between the rows of ``X`` (m, d) and ``Z`` (k, d); ``Z=None``
-    means ``Z = X``.  Its feature map is :func:`polynomial_features`.
+_KERNEL_RAISES = """
+    Raises
+    ------
+    TypeError
+        If ``x1`` and ``x2`` (or a tensor ``c`` and ``x1``) have different floating dtypes.
+    ValueError
+        If the shapes disagree, an input is not finite or ``c`` is out of range.
+"""
+
+
+def polynomial_kernel(x1: Any, x2: Any = None, *, c: Any = 1.0, r: int = 2) -> torch.Tensor:
+    """Polynomial kernel ``K(x1, x2) = (x1.x2 + c)^r`` of Example 11.10, ``c >= 0``, ``r >= 1``.
+
+    Its feature map is :func:`polynomial_features`.  Differentiable in ``x1``, ``x2`` and a
+    tensor ``c``.
+    {parameters}    r : int
+        The degree, ``>= 1``.
+
+    Returns
+    -------
+    torch.Tensor
+        The Gram matrix, shape (N1, N2).
+    {raises}
+    Examples
+    --------
+    >>> import torch
+    >>> polynomial_kernel(torch.tensor([[1.0, 2.0]]), c=1.0, r=2).tolist()
+    [[36.0]]
     """
-    X, Z = _check_pair(X, Z)
-    c = check_nonnegative(c, "c")
+    x1, x2 = _check_pair(x1, x2)
+    c = check_scalar_parameter(c, "c", x1, "x1")
     r = check_positive_int(r, "r")
-    G = X @ Z.T
-    if c:
-        G.add_(c)
-    return G.pow_(r)
+    ops = Ops(records_grad(x1, x2, c))
+    G = x1 @ x2.T
+    if ops.grad or c:
+        G = ops.add(G, c)
+    return G.pow(r) if ops.grad else G.pow_(r)
 
 
-def rbf_kernel(X: Any, Z: Any = None, *, c: float = 1.0) -> torch.Tensor:
-    """Radial basis function (Gaussian) kernel ``K(x, z) = exp(-c ||x - z||^2)``, ``c > 0``
-    (Example 11.10).  Gram matrix of shape ``(m, k)``; ``Z=None`` means ``Z = X``."""
-    same = Z is None
-    X, Z = _check_pair(X, Z)
-    c = check_positive(c, "c")
-    return _distances(X, Z, same, squared=True).mul_(-c).exp_()
+def rbf_kernel(x1: Any, x2: Any = None, *, c: Any = 1.0) -> torch.Tensor:
+    """Radial basis function (Gaussian) kernel ``K(x1, x2) = exp(-c ||x1 - x2||^2)``, ``c > 0``.
+
+    Example 11.10.  Differentiable in ``x1``, ``x2`` and a tensor ``c``.
+    {parameters}
+    Returns
+    -------
+    torch.Tensor
+        The Gram matrix, shape (N1, N2).
+    {raises}
+    Examples
+    --------
+    >>> import torch
+    >>> round(float(rbf_kernel(torch.tensor([[0.0], [1.0]]), c=1.0)[0, 1]), 6)
+    0.367879
+    """
+    same = x2 is None
+    x1, x2 = _check_pair(x1, x2)
+    c = check_scalar_parameter(c, "c", x1, "x1", positive=True)
+    ops = Ops(records_grad(x1, x2, c))
+    D = _distances(x1, x2, same, True, ops)
+    return torch.exp(-c * D) if ops.grad else D.mul_(-c).exp_()
 
 
-def laplace_kernel(X: Any, Z: Any = None, *, c: float = 1.0) -> torch.Tensor:
-    """Laplace kernel ``K(x, z) = exp(-c ||x - z||)``, ``c > 0`` (Example 11.10).
-    Gram matrix of shape ``(m, k)``; ``Z=None`` means ``Z = X``."""
-    same = Z is None
-    X, Z = _check_pair(X, Z)
-    c = check_positive(c, "c")
-    return _distances(X, Z, same, squared=False).mul_(-c).exp_()
+def laplace_kernel(x1: Any, x2: Any = None, *, c: Any = 1.0) -> torch.Tensor:
+    """Laplace kernel ``K(x1, x2) = exp(-c ||x1 - x2||)``, ``c > 0`` (Example 11.10).
+
+    Differentiable in ``x1``, ``x2`` and a tensor ``c``; at ``x1_i == x2_j`` (a cone) autograd
+    returns the mean of the one-sided derivatives, in which the cone term is 0.
+    {parameters}
+    Returns
+    -------
+    torch.Tensor
+        The Gram matrix, shape (N1, N2).
+    {raises}
+    Examples
+    --------
+    >>> import torch
+    >>> round(float(laplace_kernel(torch.tensor([[0.0], [2.0]]), c=0.5)[0, 1]), 6)
+    0.367879
+    """
+    same = x2 is None
+    x1, x2 = _check_pair(x1, x2)
+    c = check_scalar_parameter(c, "c", x1, "x1", positive=True)
+    ops = Ops(records_grad(x1, x2, c))
+    D = _distances(x1, x2, same, False, ops)
+    return torch.exp(-c * D) if ops.grad else D.mul_(-c).exp_()
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,35 +591,80 @@ def _multi_index(combo: tuple[int, ...]) -> list[int]:
     return list(counts.values())
 
 
-def quadratic_features(X: Any) -> torch.Tensor:
+def quadratic_features(x: Any) -> torch.Tensor:
     """Degree-2 feature map of Example 11.5 (11.2.6):
     ``phi(x) = (1, x_1, x_2, x_1 x_2, x_1^2, x_2^2)`` for ``d = 2``.
 
     For general ``d``: the constant, the ``d`` coordinates, the products ``x_i x_j`` (``i < j``)
-    and the squares ``x_i^2``; shape ``(m, 1 + d + d(d-1)/2 + d)``.  Every polynomial of degree
-    at most 2 is ``w^T phi(x)`` for some ``w``.
+    and the squares ``x_i^2``.  Every polynomial of degree at most 2 is ``w^T phi(x)``.
+
+    Parameters
+    ----------
+    x : (m, d) tensor or array
+        Points.
+
+    Returns
+    -------
+    torch.Tensor
+        Features, shape (m, 1 + d + d(d-1)/2 + d).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a finite matrix.
+
+    Examples
+    --------
+    >>> import torch
+    >>> quadratic_features(torch.tensor([[2.0, 3.0]])).tolist()
+    [[1.0, 2.0, 3.0, 6.0, 4.0, 9.0]]
     """
-    X = check_matrix(X, "X")
-    m, d = X.shape
-    iu = torch.triu_indices(d, d, offset=1, device=X.device)
-    cross = X[:, iu[0]] * X[:, iu[1]]
-    ones = torch.ones(m, 1, dtype=X.dtype, device=X.device)
-    return torch.cat([ones, X, cross, X * X], dim=1)
+    x = check_matrix(x, "x")
+    m, d = x.shape
+    iu = torch.triu_indices(d, d, offset=1, device=x.device)
+    cross = x[:, iu[0]] * x[:, iu[1]]
+    ones = torch.ones(m, 1, dtype=x.dtype, device=x.device)
+    return torch.cat([ones, x, cross, x * x], dim=1)
 
 
-def polynomial_features(X: Any, *, c: float = 1.0, r: int = 2) -> torch.Tensor:
+def polynomial_features(x: Any, *, c: float = 1.0, r: int = 2) -> torch.Tensor:
     """Feature map of the polynomial kernel (Exercise 11.35): ``phi(x).phi(z) = (x.z + c)^r``.
 
     By the multinomial theorem ``(c + sum_i x_i z_i)^r = sum_{|alpha| <= r}
     r! / ((r - |alpha|)! alpha!) c^(r - |alpha|) x^alpha z^alpha``, so
     ``phi_alpha(x) = sqrt(r! c^(r-|alpha|) / ((r-|alpha|)! alpha!)) x^alpha`` over all multi-indices
     ``alpha`` in ``N^d`` with ``|alpha| <= r`` (only ``|alpha| = r`` when ``c = 0``).
-    Shape ``(m, C(r + d, d))`` (``(m, C(r + d - 1, d - 1))`` for ``c = 0``).
+
+    Parameters
+    ----------
+    x : (m, d) tensor or array
+        Points.
+    c : float
+        The kernel's constant, ``>= 0``.
+    r : int
+        The degree, ``>= 1``.
+
+    Returns
+    -------
+    torch.Tensor
+        Features, shape (m, C(r + d, d)) (``(m, C(r + d - 1, d - 1))`` for ``c = 0``).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a finite matrix, ``c < 0`` or ``r < 1``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> f = polynomial_features(torch.tensor([[1.0, 2.0]], dtype=torch.float64))
+    >>> round(float(f @ f.T), 6)
+    36.0
     """
-    X = check_matrix(X, "X")
+    x = check_matrix(x, "x")
     c = check_nonnegative(c, "c")
     r = check_positive_int(r, "r")
-    mono, names = _monomials(X, r)
+    mono, names = _monomials(x, r)
     coef = []
     for combo in names:
         k = len(combo)
@@ -364,47 +675,96 @@ def polynomial_features(X: Any, *, c: float = 1.0, r: int = 2) -> torch.Tensor:
         log_coef -= sum(math.lgamma(a + 1) for a in _multi_index(combo))
         log_coef += (r - k) * math.log(c) if r > k else 0.0
         coef.append(math.exp(0.5 * log_coef))
-    coef_t = torch.tensor(coef, dtype=X.dtype, device=X.device)
+    coef_t = torch.tensor(coef, dtype=x.dtype, device=x.device)
     if c == 0.0:
         keep = coef_t != 0
         return mono[:, keep] * coef_t[keep]
     return mono * coef_t
 
 
-def rbf_features(X: Any, *, c: float = 1.0, degree: int) -> torch.Tensor:
+def rbf_features(x: Any, *, c: float = 1.0, degree: int) -> torch.Tensor:
     """Truncated feature map of the RBF kernel ``exp(-c ||x - z||^2)`` (Exercise 11.34).
 
     ``exp(-c|x - z|^2) = exp(-c|x|^2) exp(-c|z|^2) sum_k (2c x.z)^k / k!`` gives the features
     ``phi_alpha(x) = exp(-c|x|^2) sqrt((2c)^|alpha| / alpha!) x^alpha`` of ``l^2``; this returns
-    those with ``|alpha| <= degree``, shape ``(m, C(degree + d, d))``.  The error of
-    ``phi(x).phi(z)`` against the kernel is bounded by :func:`rbf_truncation_bound`.
+    those with ``|alpha| <= degree``.  The error of ``phi(x).phi(z)`` against the kernel is
+    bounded by :func:`rbf_truncation_bound`.
+
+    Parameters
+    ----------
+    x : (m, d) tensor or array
+        Points.
+    c : float
+        The kernel's parameter, ``> 0``.
+    degree : int
+        Largest ``|alpha|`` kept, ``>= 0``.
+
+    Returns
+    -------
+    torch.Tensor
+        Features, shape (m, C(degree + d, d)).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a finite matrix, ``c <= 0`` or ``degree < 0``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> f = rbf_features(torch.tensor([[0.3]], dtype=torch.float64), degree=12)
+    >>> round(float(f @ f.T), 6)
+    1.0
     """
-    X = check_matrix(X, "X")
+    x = check_matrix(x, "x")
     c = check_positive(c, "c")
     degree = check_nonnegative_int(degree, "degree")
-    mono, names = _monomials(X, degree)
+    mono, names = _monomials(x, degree)
     log_coef = [
         0.5 * (len(combo) * math.log(2 * c) - sum(math.lgamma(a + 1) for a in _multi_index(combo)))
         for combo in names
     ]
-    coef = torch.tensor(log_coef, dtype=X.dtype, device=X.device).exp()
-    return mono * coef * torch.exp(-c * (X * X).sum(1, keepdim=True))
+    coef = torch.tensor(log_coef, dtype=x.dtype, device=x.device).exp()
+    return mono * coef * torch.exp(-c * (x * x).sum(1, keepdim=True))
 
 
-def rbf_truncation_bound(X: Any, Z: Any = None, *, c: float = 1.0, degree: int) -> torch.Tensor:
+def rbf_truncation_bound(x1: Any, x2: Any = None, *, c: float = 1.0, degree: int) -> torch.Tensor:
     """Entrywise bound on ``|exp(-c|x - z|^2) - phi_N(x).phi_N(z)|`` for :func:`rbf_features`
     truncated at ``degree = N``::
 
         exp(-c(|x|^2 + |z|^2)) * |t|^(N+1) / (N+1)! * exp(|t|),   t = 2c x.z,
 
     the Lagrange remainder of the exponential series.  It is at most
-    ``(2c |x| |z|)^(N+1) / (N+1)!`` because ``|t| <= c(|x|^2 + |z|^2)``.  Shape ``(m, k)``.
+    ``(2c |x| |z|)^(N+1) / (N+1)!`` because ``|t| <= c(|x|^2 + |z|^2)``.
+
+    Parameters
+    ----------
+    x1 : (N1, d) tensor or array
+        Points.
+    x2 : (N2, d) tensor or array, optional
+        Points of ``x1``'s dtype; ``None`` means ``x1``.
+    c : float or 0-dim tensor
+        The kernel's parameter, ``> 0``.
+    degree : int
+        The truncation degree ``N``, ``>= 0``.
+
+    Returns
+    -------
+    torch.Tensor
+        The bound, shape (N1, N2).
+    {raises}
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[0.5]], dtype=torch.float64)
+    >>> round(float(rbf_truncation_bound(x, degree=2)[0, 0]), 6)
+    0.020833
     """
-    X, Z = _check_pair(X, Z)
-    c = check_positive(c, "c")
+    x1, x2 = _check_pair(x1, x2)
+    c = check_scalar_parameter(c, "c", x1, "x1", positive=True)
     degree = check_nonnegative_int(degree, "degree")
-    t = (2.0 * c) * (X @ Z.T).abs()
-    nx, nz = (X * X).sum(1), (Z * Z).sum(1)
+    t = (2.0 * c) * (x1 @ x2.T).abs()
+    nx, nz = (x1 * x1).sum(1), (x2 * x2).sum(1)
     log_b = (degree + 1) * torch.log(t) - math.lgamma(degree + 2) + t
     log_b = log_b - c * (nx.unsqueeze(1) + nz.unsqueeze(0))
     return torch.where(t > 0, log_b.exp(), torch.zeros_like(t))
@@ -417,36 +777,100 @@ def rbf_truncation_bound(X: Any, Z: Any = None, *, c: float = 1.0, degree: int) 
 class KernelLeastSquares:
     """A fitted kernel least-squares estimator ``x -> sum_j alpha_j K(x, x_j)`` (11.2.10).
 
-    Attributes: ``X`` (m, d) training inputs, ``alpha`` (m,) coefficients, ``kernel`` the Gram
-    function, ``ridge`` the ridge term used.
+    Returned by :func:`kernel_least_squares`.
+
+    Parameters
+    ----------
+    x : (m, d) torch.Tensor
+        Training inputs.
+    alpha : (m,) or (m, O) torch.Tensor
+        Coefficients, one column per output.
+    kernel : callable
+        The Gram function ``(x1, x2) -> (N1, N2)``.
+    ridge : float
+        The absolute ridge used, ``G + ridge I``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    >>> fit = kernel_least_squares(x, torch.tensor([1.0, 2.0], dtype=torch.float64), rbf_kernel)
+    >>> [round(v, 6) for v in fit.predict(x).tolist()]
+    [1.0, 2.0]
     """
 
-    X: torch.Tensor
+    x: torch.Tensor
     alpha: torch.Tensor
     kernel: Callable[..., torch.Tensor]
     ridge: float = 0.0
 
-    def predict(self, Z: Any, *, block: int = 4096) -> torch.Tensor:
-        """Step (iii): ``sum_j alpha_j K(z, x_j)`` for each row of ``Z`` (k, d); shape ``(k,)``.
-        The ``(k, m)`` kernel matrix is formed ``block`` rows at a time."""
-        Z = check_matrix(Z, "Z", cols=self.X.shape[1])
-        if Z.device != self.X.device:
-            raise ValueError(f"Z is on {Z.device} but the training inputs are on {self.X.device}")
+    def predict(self, x_test: Any, *, block: int = 4096) -> torch.Tensor:
+        """Step (iii) of Proposition 11.9: ``sum_j alpha_j K(x_test, x_j)``.
+
+        Parameters
+        ----------
+        x_test : (N, d) tensor or array
+            Test inputs (a floating tensor must have the training inputs' dtype).
+        block : int
+            Rows of the ``(N, m)`` kernel matrix formed at a time.
+
+        Returns
+        -------
+        torch.Tensor
+            Predictions, shape (N,) or (N, O) like the targets.
+
+        Raises
+        ------
+        TypeError
+            If ``x_test`` has another floating dtype than the training inputs ``x``.
+        ValueError
+            If ``x_test`` has the wrong number of columns or lies on another device.
+
+        Examples
+        --------
+        >>> import torch
+        >>> x = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+        >>> y = torch.tensor([[1.0, 0.0], [2.0, 1.0]], dtype=torch.float64)
+        >>> kernel_least_squares(x, y, rbf_kernel).predict(x).shape
+        torch.Size([2, 2])
+        """
+        check_same_dtype(x_test, "x_test", self.x, "x (the training inputs)")
+        x_test = check_matrix(x_test, "x_test", cols=self.x.shape[1])
+        if x_test.device != self.x.device:
+            raise ValueError(
+                f"x_test is on {x_test.device} but the training inputs are on {self.x.device}"
+            )
         block = check_positive_int(block, "block")
-        Z = Z.to(self.X.dtype)
+        x_test = x_test.to(self.x.dtype)
         parts = [
-            self.kernel(Z[i : i + block], self.X) @ self.alpha for i in range(0, len(Z), block)
+            self.kernel(x_test[i : i + block], self.x) @ self.alpha
+            for i in range(0, len(x_test), block)
         ]
         return torch.cat(parts)
 
-    def norm(self) -> float:
-        """Feature-space norm ``||w_*||_H = sqrt(alpha^T G alpha)`` of the fitted function."""
-        G = self.kernel(self.X, self.X)
-        return float(torch.sqrt((self.alpha @ (G @ self.alpha)).clamp_min(0.0)))
+    def norm(self) -> float | torch.Tensor:
+        """Feature-space norm ``||w_*||_H = sqrt(alpha^T G alpha)`` of the fitted function.
+
+        Returns
+        -------
+        float or torch.Tensor
+            A float for targets (m,); for targets (m, O) a tensor (O,) of the norms of the
+            outputs.
+
+        Examples
+        --------
+        >>> import torch
+        >>> x = torch.tensor([[0.0]], dtype=torch.float64)
+        >>> kernel_least_squares(x, torch.tensor([2.0], dtype=torch.float64), rbf_kernel).norm()
+        2.0
+        """
+        G = self.kernel(self.x, self.x)
+        norms = torch.sqrt((self.alpha * (G @ self.alpha)).sum(0).clamp_min(0.0))
+        return float(norms) if self.alpha.dim() == 1 else norms
 
 
 def kernel_least_squares(
-    X: Any,
+    x: Any,
     y: Any,
     kernel: Callable[..., torch.Tensor],
     *,
@@ -454,42 +878,87 @@ def kernel_least_squares(
 ) -> KernelLeastSquares:
     """Kernel least squares by Proposition 11.9's steps (i)-(ii); call ``.predict`` for (iii).
 
-    (i) Gram matrix ``G = (K(x_i, x_j))`` with ``kernel(X, X)``; (ii) a minimizer ``alpha`` of
+    (i) Gram matrix ``G = (K(x_i, x_j))`` with ``kernel(x, x)``; (ii) a minimizer ``alpha`` of
     ``||(G + ridge I) alpha - y||`` by :func:`ntklab.linalg.psd_solve` (Cholesky; the
     minimum-norm least-squares solution when ``G + ridge I`` is singular), solving in place in
     ``G`` for ntklab's own kernels so that 20,000 points need two ``m x m`` matrices (the Gram
-    matrix of any other ``kernel`` is copied first, never modified); (iii) ``predict(Z)``.  With
-    ``ridge = 0`` the fitted function is the minimum-norm least-squares solution ``w_*`` in
-    feature space whichever minimizer ``alpha`` is used; ``ridge > 0`` gives kernel ridge
-    regression (the minimizer of ``L(w) + ridge ||w||_H^2``).
+    matrix of any other ``kernel`` is copied first, never modified); (iii) ``predict(x_test)``.
+    With ``ridge = 0`` the fitted function is the minimum-norm least-squares solution ``w_*``
+    in feature space whichever minimizer ``alpha`` is used; ``ridge > 0`` gives kernel ridge
+    regression (the minimizer of ``L(w) + ridge ||w||_H^2``).  Each column of (m, O) targets is
+    fitted independently (one factorization for all).
+
+    ``ridge`` is absolute: ``G + ridge I``.  :mod:`ntklab.predict` follows neural-tangents'
+    relative ``diag_reg``, ``G + diag_reg (tr G / m) I``; the two agree for
+    ``ridge = diag_reg tr(G) / m``.
 
     At large ``m`` pass a small ``ridge``: a numerically singular ``G`` (smooth kernels on many
     points) sends the solve to the SVD-based fallback, many times slower than Cholesky.
 
-    ``kernel`` is a function ``(X, Z) -> (len(X), len(Z))`` Gram matrix, e.g.
-    ``functools.partial(rbf_kernel, c=2.0)``.
+    The fit is differentiable (in ``x``, ``y`` and tensor parameters of ``kernel``) when
+    autograd records; the Gram matrix is then not overwritten.
+
+    Parameters
+    ----------
+    x : (m, d) tensor or array
+        Training inputs.
+    y : (m,) or (m, O) tensor or array
+        Targets (a floating tensor must have ``x``'s dtype).
+    kernel : callable
+        ``(x1, x2) -> (N1, N2)`` Gram matrix, e.g. ``functools.partial(rbf_kernel, c=2.0)``.
+    ridge : float
+        Absolute ridge, ``>= 0``.
+
+    Returns
+    -------
+    KernelLeastSquares
+        The fitted estimator, ``alpha`` of ``y``'s shape.
+
+    Raises
+    ------
+    TypeError
+        If ``kernel`` is not callable, or ``x`` and ``y`` have different floating dtypes.
+    ValueError
+        If the shapes disagree, ``ridge < 0`` or ``kernel(x, x)`` is not an (m, m) tensor.
+
+    Examples
+    --------
+    >>> import functools, torch
+    >>> x = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
+    >>> fit = kernel_least_squares(x, x[:, 0] ** 2, functools.partial(rbf_kernel, c=0.5))
+    >>> round(float(fit.predict(torch.tensor([[1.0]], dtype=torch.float64))[0]), 6)
+    1.0
     """
     if not callable(kernel):
         raise TypeError(
-            f"kernel must be a callable (X, Z) -> Gram matrix, got {type(kernel).__name__}"
+            f"kernel must be a callable (x1, x2) -> Gram matrix, got {type(kernel).__name__}"
         )
-    X = check_matrix(X, "X")
-    y = as_tensor(y, "y", ndim=1)
-    if y.shape[0] != X.shape[0]:
+    check_same_dtype(x, "x", y, "y")
+    x = check_matrix(x, "x")
+    y = as_tensor(y, "y", ndim=(1, 2))
+    if y.shape[0] != x.shape[0]:
         raise ValueError(
-            f"y must have one entry per row of X ({X.shape[0]}), got shape {tuple(y.shape)}"
+            f"y must have one entry per row of x ({x.shape[0]}), got shape {tuple(y.shape)}"
         )
-    if y.device != X.device:
-        raise ValueError(f"y is on {y.device} but X is on {X.device}")
+    if y.device != x.device:
+        raise ValueError(f"y is on {y.device} but x is on {x.device}")
     ridge = check_nonnegative(ridge, "ridge")
-    G = kernel(X, X)
-    if not isinstance(G, torch.Tensor) or G.shape != (X.shape[0], X.shape[0]):
+    G = kernel(x, x)
+    if not isinstance(G, torch.Tensor) or G.shape != (x.shape[0], x.shape[0]):
         raise ValueError(
-            f"kernel(X, X) must return an ({X.shape[0]}, {X.shape[0]}) tensor, got "
+            f"kernel(x, x) must return an ({x.shape[0]}, {x.shape[0]}) tensor, got "
             f"{getattr(G, 'shape', type(G).__name__)}"
         )
     # ntklab's kernels return a fresh matrix, which the solve may reuse; a user's kernel might
-    # return a tensor it keeps (a cached Gram matrix), which must not be overwritten
+    # return a tensor it keeps (a cached Gram matrix), which must not be overwritten; nor may a
+    # matrix autograd needs
     fresh = getattr(kernel, "func", kernel) in (polynomial_kernel, rbf_kernel, laplace_kernel)
+    fresh = fresh and not records_grad(G)
     alpha = psd_solve(G, y.to(G.dtype), ridge=ridge, overwrite_K=fresh)
-    return KernelLeastSquares(X=X.to(G.dtype), alpha=alpha, kernel=kernel, ridge=ridge)
+    return KernelLeastSquares(x=x.to(G.dtype), alpha=alpha, kernel=kernel, ridge=ridge)
+
+
+for _f in (polynomial_kernel, rbf_kernel, laplace_kernel, rbf_truncation_bound):
+    _f.__doc__ = _f.__doc__.replace("{parameters}", _KERNEL_PARAMETERS).replace(
+        "{raises}", _KERNEL_RAISES
+    )

@@ -29,7 +29,9 @@ __all__ = [
     "check_positive",
     "check_positive_int",
     "check_probability",
+    "check_same_dtype",
     "check_same_length",
+    "check_scalar_parameter",
     "make_generator",
     "resolve_device",
 ]
@@ -620,3 +622,60 @@ def as_model_input(
             f"cast one of them explicitly (e.g. {name}.to({dtype}))"
         )
     return as_tensor(x, name, dtype=dtype, device=device, ndim=ndim, finite=finite)
+
+
+def check_same_dtype(a: Any, a_name: str, b: Any, b_name: str) -> None:
+    """Raise ``TypeError`` naming both arguments if ``a`` and ``b`` are floating tensors of
+    different dtypes (the library's dtype policy: never cast silently, the caller casts).
+
+    Anything else (numpy arrays, Python numbers, integer tensors) passes: it is converted to the
+    other argument's dtype by the caller.
+
+    Examples
+    --------
+    >>> check_same_dtype(torch.ones(1), "x1", torch.ones(1, dtype=torch.float64), "x2")
+    Traceback (most recent call last):
+    ...
+    TypeError: x1 has dtype torch.float32 but x2 has dtype torch.float64; cast one explicitly
+    """
+    if (
+        isinstance(a, torch.Tensor)
+        and isinstance(b, torch.Tensor)
+        and a.is_floating_point()
+        and b.is_floating_point()
+        and a.dtype != b.dtype
+    ):
+        raise TypeError(
+            f"{a_name} has dtype {a.dtype} but {b_name} has dtype {b.dtype}; cast one explicitly"
+        )
+
+
+def check_scalar_parameter(
+    value: Any, name: str, like: torch.Tensor, like_name: str, *, positive: bool = False
+) -> float | torch.Tensor:
+    """A real parameter of a kernel (``W_std``, ``c``, ...): a Python number or a tensor.
+
+    A number is returned as a ``float`` (after :func:`check_positive` or
+    :func:`check_nonnegative`).  A one-element floating tensor is returned as a 0-dim tensor on
+    ``like``'s device, keeping its autograd graph (so gradients reach it); its dtype must be
+    ``like``'s, else ``TypeError`` naming ``name`` and ``like_name``.  The value is checked the
+    same way (finite, ``> 0`` if ``positive`` else ``>= 0``).
+
+    Examples
+    --------
+    >>> w = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    >>> check_scalar_parameter(w, "W_std", torch.zeros(2, dtype=torch.float64), "x1").requires_grad
+    True
+    >>> check_scalar_parameter(2, "c", torch.zeros(2), "x1", positive=True)
+    2.0
+    """
+    check = check_positive if positive else check_nonnegative
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        return check(value, name)
+    if value.numel() != 1:
+        raise ValueError(
+            f"{name} must be a number or a one-element tensor, got shape {tuple(value.shape)}"
+        )
+    check_same_dtype(value, name, like, like_name)
+    check(value.detach(), name)
+    return value.reshape(()).to(like.device)

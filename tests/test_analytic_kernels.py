@@ -299,13 +299,13 @@ def test_kernels_are_invariant_under_rotations(x, seed, act):
             ValueError,
         ),
         (lambda: analytic.mlp_kernels("x", depth=1), "x1", TypeError),
-        (lambda: analytic.k_lecun(torch.zeros(2, 3), torch.zeros(2, 2)), "z", ValueError),
+        (lambda: analytic.k_lecun(torch.zeros(2, 3), torch.zeros(2, 2)), "x2", ValueError),
         (
             lambda: analytic.k_ntk(torch.zeros(2, 3), activation="softsign"),
             "activation",
             ValueError,
         ),
-        (lambda: analytic.h_infinity(torch.zeros(2, 2, 2)), "x", ValueError),
+        (lambda: analytic.h_infinity(torch.zeros(2, 2, 2)), "x1", ValueError),
     ],
 )
 def test_bad_input_is_named(call, match, error):

@@ -145,14 +145,14 @@ def test_step_outside_range_states_limit():
     for h in (1 / 18, 0.1):
         with pytest.raises(
             ValueError,
-            match=r"^step size h must lie in \(0, 1/\(2 s_max\(A\)\^2\)\) = \(0, 0.0555556\)",
+            match=r"^step_size must lie in \(0, 1/\(2 s_max\(A\)\^2\)\) = \(0, 0.0555556\)",
         ):
             R.gradient_descent(A, y, h, 3)
-    with pytest.raises(ValueError, match=r"^h must be a finite number > 0"):
+    with pytest.raises(ValueError, match=r"^step_size must be a finite number > 0"):
         R.gradient_descent(A, y, -0.01, 3)
-    with pytest.raises(ValueError, match=r"^step size h must lie in"):
+    with pytest.raises(ValueError, match=r"^step_size must lie in"):
         R.gradient_descent_closed_form(A, y, 1.0, 3)
-    with pytest.raises(TypeError, match=r"^h must be a real number"):
+    with pytest.raises(TypeError, match=r"^step_size must be a real number"):
         R.gradient_descent(A, y, "0.01", 3)
 
 
@@ -254,9 +254,9 @@ def test_kernel_bad_input():
         R.polynomial_kernel(X, r=0)
     with pytest.raises(TypeError, match=r"^r must be an integer"):
         R.polynomial_kernel(X, r=2.0)
-    with pytest.raises(ValueError, match=r"^Z must have 2 columns"):
+    with pytest.raises(ValueError, match=r"^x2 must have 2 columns"):
         R.rbf_kernel(X, torch.ones(3, 3))
-    with pytest.raises(ValueError, match=r"^X contains NaN"):
+    with pytest.raises(ValueError, match=r"^x1 contains NaN"):
         R.rbf_kernel(torch.tensor([[float("nan"), 1.0]]))
 
 
@@ -327,7 +327,7 @@ def test_feature_bad_input():
         R.rbf_features(torch.ones(2, 2), c=-1.0, degree=2)
     with pytest.raises(ValueError, match=r"^c must be a finite number >= 0"):
         R.polynomial_features(torch.ones(2, 2), c=-1.0)
-    with pytest.raises(ValueError, match=r"^X must be 2-D"):
+    with pytest.raises(ValueError, match=r"^x must be 2-D"):
         R.quadratic_features(torch.ones(3))
 
 
@@ -381,14 +381,14 @@ def test_kernel_least_squares_bad_input():
     X, y = torch.ones(4, 2), torch.ones(4)
     with pytest.raises(TypeError, match=r"^kernel must be a callable"):
         R.kernel_least_squares(X, y, "rbf")
-    with pytest.raises(ValueError, match=r"^y must have one entry per row of X"):
+    with pytest.raises(ValueError, match=r"^y must have one entry per row of x"):
         R.kernel_least_squares(X, torch.ones(5), R.rbf_kernel)
     with pytest.raises(ValueError, match=r"^ridge must be a finite number >= 0"):
         R.kernel_least_squares(X, y, R.rbf_kernel, ridge=-1.0)
-    with pytest.raises(ValueError, match="kernel\\(X, X\\) must return"):
+    with pytest.raises(ValueError, match="kernel\\(x, x\\) must return"):
         R.kernel_least_squares(X, y, lambda a, b: torch.ones(3))
     fit = R.kernel_least_squares(X, y, R.rbf_kernel, ridge=1.0)
-    with pytest.raises(ValueError, match=r"^Z must have 2 columns"):
+    with pytest.raises(ValueError, match=r"^x_test must have 2 columns"):
         fit.predict(torch.ones(2, 3))
 
 
@@ -438,7 +438,89 @@ def test_kernel_least_squares_does_not_modify_a_users_gram_matrix():
     G = R.rbf_kernel(X)
     A = G @ G.T + G * 1e-3  # slightly asymmetric, cached by the user's kernel below
     kept = A.clone()
-    fit = R.kernel_least_squares(X, torch.ones(8), lambda a, b: A, ridge=0.5)
+    fit = R.kernel_least_squares(X, torch.ones(8, dtype=X.dtype), lambda a, b: A, ridge=0.5)
     assert torch.equal(A, kept)
     ref = scipy.linalg.solve(0.5 * (kept + kept.T).numpy() + 0.5 * np.eye(8), np.ones(8))
     np.testing.assert_allclose(fit.alpha.numpy(), ref, rtol=1e-10)
+
+
+# ------------------------------------------------------------------ differentiable kernels
+@pytest.mark.parametrize(
+    ("kernel", "c"), [(R.rbf_kernel, 0.7), (R.laplace_kernel, 1.3), (R.polynomial_kernel, 0.5)]
+)
+def test_kernels_gradcheck_in_inputs_and_c(kernel, c):
+    x1 = torch.randn(4, 3, generator=_gen(40), dtype=torch.float64, requires_grad=True)
+    x2 = torch.randn(3, 3, generator=_gen(41), dtype=torch.float64, requires_grad=True)
+    c_t = torch.tensor(c, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b, t: kernel(a, b, c=t), (x1, x2, c_t))
+    assert torch.autograd.gradcheck(lambda a, t: kernel(a, c=t), (x1, c_t))
+    # the same numbers as with a Python float, and no gradient bookkeeping without autograd
+    assert torch.allclose(kernel(x1, x2, c=c_t), kernel(x1, x2, c=c), rtol=1e-14)
+    with torch.no_grad():
+        assert not kernel(x1, x2, c=c_t).requires_grad
+
+
+def test_laplace_gradient_on_the_diagonal_is_finite():
+    # exp(-c |x1 - x2|) has a cone at x1 == x2: autograd returns the mean of the one-sided
+    # derivatives there, which is 0 for the cone term
+    x = torch.randn(3, 2, generator=_gen(42), dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(R.laplace_kernel(x, x.detach().clone()).sum(), x)
+    assert torch.isfinite(g).all()
+
+
+def test_kernel_least_squares_is_differentiable_in_c():
+    x = torch.randn(6, 2, generator=_gen(43), dtype=torch.float64)
+    y = torch.randn(6, generator=_gen(44), dtype=torch.float64)
+    x_test = torch.randn(2, 2, generator=_gen(45), dtype=torch.float64)
+    c = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
+
+    def f(t):
+        kernel = functools.partial(R.rbf_kernel, c=t)
+        return R.kernel_least_squares(x, y, kernel, ridge=0.1).predict(x_test)
+
+    assert torch.autograd.gradcheck(f, (c,))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [R.rbf_kernel, R.laplace_kernel, R.polynomial_kernel, R.rbf_truncation_bound],
+)
+def test_kernels_refuse_mixed_dtypes(call):
+    kw = {"degree": 2} if call is R.rbf_truncation_bound else {}
+    with pytest.raises(TypeError, match=r"^x1 .*x2"):
+        call(torch.ones(2, 3), torch.ones(2, 3, dtype=torch.float64), **kw)
+    with pytest.raises(TypeError, match=r"^c .*x1"):
+        call(torch.ones(2, 3, dtype=torch.float64), c=torch.tensor(1.0), **kw)
+
+
+def test_kernel_least_squares_refuses_mixed_dtypes():
+    x = torch.randn(5, 2, generator=_gen(46), dtype=torch.float64)
+    fit = R.kernel_least_squares(x, torch.ones(5, dtype=torch.float64), R.rbf_kernel)
+    with pytest.raises(TypeError, match=r"^x_test .*x"):
+        fit.predict(x.float())
+    with pytest.raises(TypeError, match=r"^x .*y"):
+        R.kernel_least_squares(x, torch.ones(5), R.rbf_kernel)
+
+
+# ------------------------------------------------------------------ multi-output targets
+@pytest.mark.parametrize("ridge", [0.0, 0.2])
+def test_kernel_least_squares_multi_output_matches_per_column_solves(ridge):
+    x = torch.randn(15, 3, generator=_gen(47), dtype=torch.float64)
+    y = torch.randn(15, 4, generator=_gen(48), dtype=torch.float64)
+    x_test = torch.randn(7, 3, generator=_gen(49), dtype=torch.float64)
+    fit = R.kernel_least_squares(x, y, R.laplace_kernel, ridge=ridge)
+    pred = fit.predict(x_test, block=3)
+    assert fit.alpha.shape == (15, 4)
+    assert pred.shape == (7, 4)
+    G = R.laplace_kernel(x).numpy() + ridge * np.eye(15)
+    K_test = R.laplace_kernel(x_test, x).numpy()
+    for o in range(4):
+        alpha = scipy.linalg.solve(G, y[:, o].numpy(), assume_a="pos")
+        np.testing.assert_allclose(pred[:, o].numpy(), K_test @ alpha, rtol=1e-9, atol=1e-11)
+        single = R.kernel_least_squares(x, y[:, o], R.laplace_kernel, ridge=ridge)
+        assert fit.norm()[o].item() == pytest.approx(single.norm(), rel=1e-10)
+
+
+def test_kernel_least_squares_rejects_three_dimensional_targets():
+    with pytest.raises(ValueError, match=r"^y must be 1-D or 2-D"):
+        R.kernel_least_squares(torch.ones(4, 2), torch.ones(4, 2, 1), R.rbf_kernel)
