@@ -243,3 +243,30 @@ def make_generator(
         raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
     gen.manual_seed(int(seed))
     return gen
+
+
+def as_tensor_like(
+    x: Any,
+    name: str,
+    ref: torch.Tensor,
+    ref_name: str,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    finite: bool = True,
+) -> torch.Tensor:
+    """``x`` as a tensor of ``ref``'s dtype and device, refusing a tensor of another dtype.
+
+    The dtype policy: a floating tensor whose dtype differs from ``ref``'s is a ``TypeError``
+    naming both arguments and dtypes (cast explicitly); numpy arrays, lists and numbers take
+    ``ref``'s dtype.  The device follows ``ref``.
+    """
+    if (
+        isinstance(x, torch.Tensor)
+        and (x.is_floating_point() or x.is_complex())
+        and x.dtype != ref.dtype
+    ):
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but {ref_name} has dtype {ref.dtype}: "
+            "cast one of them explicitly"
+        )
+    return as_tensor(x, name, dtype=ref.dtype, device=ref.device, ndim=ndim, finite=finite)

@@ -15,9 +15,9 @@ import scipy.linalg
 import torch
 
 from ntklab.analytic import kappa0, kappa1
+from ntklab.dynamics import from_course_step
 from ntklab.predict import (
     Gaussian,
-    course_time,
     gp_inference,
     gradient_descent_mse,
     gradient_descent_mse_ensemble,
@@ -146,7 +146,7 @@ def test_course_time_conversion_against_course_gradient_descent():
     k = 3000
     for _ in range(k):
         w = w - h * 2 * phi_tr.T @ (phi_tr @ w - y)
-    f = gradient_descent_mse(K, y)(course_time(h * k, 8))
+    f = gradient_descent_mse(K, y)(from_course_step(h * k, 8, "half_mean"))
     torch.testing.assert_close(f, phi_tr @ w, atol=1e-4, rtol=0)
 
 
@@ -309,27 +309,33 @@ def test_gaussian_sampling_and_quantiles():
 
 def test_bad_input_gradient_descent_mse():
     K = torch.eye(3, dtype=torch.float64)
+
+    def ones(*shape):
+        return torch.ones(*shape, dtype=torch.float64)
+
+    with pytest.raises(TypeError, match=r"^y_train has dtype torch\.float32 but k_train_train"):
+        gradient_descent_mse(K, torch.ones(3))
     with pytest.raises(ValueError, match=r"^y_train\b"):
-        gradient_descent_mse(K, torch.ones(4))
+        gradient_descent_mse(K, ones(4))
     with pytest.raises(ValueError, match=r"^y_train\b"):
-        gradient_descent_mse(K, torch.tensor([1.0, float("nan"), 0.0]))
+        gradient_descent_mse(K, torch.tensor([1.0, float("nan"), 0.0], dtype=torch.float64))
     with pytest.raises(ValueError, match=r"^k_train_train\b"):
-        gradient_descent_mse(torch.ones(3, 2), torch.ones(3))
+        gradient_descent_mse(ones(3, 2), ones(3))
     with pytest.raises(ValueError, match=r"^learning_rate\b"):
-        gradient_descent_mse(K, torch.ones(3), learning_rate=-1.0)
+        gradient_descent_mse(K, ones(3), learning_rate=-1.0)
     with pytest.raises(ValueError, match=r"^diag_reg\b"):
-        gradient_descent_mse(K, torch.ones(3), diag_reg=-0.1)
-    predict = gradient_descent_mse(K, torch.ones(3))
+        gradient_descent_mse(K, ones(3), diag_reg=-0.1)
+    predict = gradient_descent_mse(K, ones(3))
     with pytest.raises(ValueError, match="t must be >= 0"):
         predict(-1.0)
     with pytest.raises(ValueError, match="t must be finite"):
         predict(float("inf"))
     with pytest.raises(ValueError, match=r"^k_test_train\b"):
-        predict(1.0, 0.0, None, torch.ones(2, 4))
+        predict(1.0, 0.0, None, ones(2, 4))
     with pytest.raises(ValueError, match=r"^fx_test_0\b"):
-        predict(1.0, 0.0, torch.ones(2), None)
+        predict(1.0, 0.0, ones(2), None)
     with pytest.raises(ValueError, match=r"^fx_train_0\b"):
-        predict(1.0, torch.ones(5))
+        predict(1.0, ones(5))
     with pytest.raises(TypeError, match="t must be"):
         predict(True)
 
@@ -339,7 +345,9 @@ def test_bad_input_ensemble():
     with pytest.raises(ValueError, match="same length"):
         gradient_descent_mse_ensemble(relu_kernel_fn, x, y[:-1])
     with pytest.raises(ValueError, match=r"^y_train\b"):
-        gradient_descent_mse_ensemble(relu_kernel_fn, x, torch.full((10,), float("inf")))
+        gradient_descent_mse_ensemble(
+            relu_kernel_fn, x, torch.full((10,), float("inf"), dtype=torch.float64)
+        )
     with pytest.raises(ValueError, match=r"^learning_rate\b"):
         gradient_descent_mse_ensemble(relu_kernel_fn, x, y, learning_rate=0.0)
     with pytest.raises(TypeError, match=r"^kernel_fn\b"):
@@ -356,15 +364,15 @@ def test_bad_input_ensemble():
     with pytest.raises(ValueError, match="t must be >= 0"):
         ens(-0.5, xt)
     with pytest.raises(ValueError, match=r"^x_test\b"):
-        ens(1.0, torch.ones(4, 5))
+        ens(1.0, torch.ones(4, 5, dtype=torch.float64))
     with pytest.raises(TypeError, match=r"^compute_cov\b"):
         ens(1.0, xt, "ntk", "yes")
     with pytest.raises(ValueError, match=r"^num_samples\b"):
         ens(1.0, xt, "ntk", True).sample(0)
     with pytest.raises(ValueError, match="q must"):
         ens(1.0, xt, "ntk", True).quantile(1.5)
-    with pytest.raises(ValueError, match=r"^t_course\b"):
-        course_time(-1.0, 3)
+    with pytest.raises(ValueError, match=r"^step_size\b"):
+        from_course_step(-1.0, 3)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -399,16 +407,49 @@ def test_train_ensemble_bad_input():
     x = torch.zeros(4, 2, dtype=torch.float64)
     nets = [ShallowLeCun(2, 4, seed=0)]
     with pytest.raises(TypeError, match=r"^models\b"):
-        train_ensemble(["net"], x, torch.zeros(4), steps=1, step_size=0.1)
+        train_ensemble(["net"], x, torch.zeros(4, dtype=torch.float64), steps=1, step_size=0.1)
     with pytest.raises(ValueError, match="same length"):
-        train_ensemble(nets, x, torch.zeros(3), steps=1, step_size=0.1)
+        train_ensemble(nets, x, torch.zeros(3, dtype=torch.float64), steps=1, step_size=0.1)
     with pytest.raises(ValueError, match=r"^step_size\b"):
-        train_ensemble(nets, x, torch.zeros(4), steps=1, step_size=-1.0)
+        train_ensemble(nets, x, torch.zeros(4, dtype=torch.float64), steps=1, step_size=-1.0)
     with pytest.raises(ValueError, match=r"^steps\b"):
-        train_ensemble(nets, x, torch.zeros(4), steps=-1, step_size=0.1)
+        train_ensemble(nets, x, torch.zeros(4, dtype=torch.float64), steps=-1, step_size=0.1)
     with pytest.raises(ValueError, match=r"^loss\b"):
-        train_ensemble(nets, x, torch.zeros(4), steps=1, step_size=0.1, loss="mse")
+        train_ensemble(
+            nets, x, torch.zeros(4, dtype=torch.float64), steps=1, step_size=0.1, loss="mse"
+        )
     with pytest.raises(ValueError, match="same parameter"):
         train_ensemble(
-            [nets[0], ShallowLeCun(2, 5, seed=1)], x, torch.zeros(4), steps=1, step_size=0.1
+            [nets[0], ShallowLeCun(2, 5, seed=1)],
+            x,
+            torch.zeros(4, dtype=torch.float64),
+            steps=1,
+            step_size=0.1,
         )
+
+
+# ----------------------------------------------------------------------------------------------
+# no stale caches, dtype policy
+
+
+def test_ensemble_sees_x_test_changed_in_place():
+    """Regression: test kernels were cached by the identity of x_test (stale predictions)."""
+    x, xt, y = _setup(100)
+    ens = gradient_descent_mse_ensemble(relu_kernel_fn, x, y)
+    other = _unit(6, 3, 202)
+    for t in (None, 3.0):
+        xt_mut = xt.clone()
+        ens(t, xt_mut, "ntk", compute_cov=True)
+        xt_mut.copy_(other)  # same object, new content
+        got = ens(t, xt_mut, "ntk", compute_cov=True)
+        ref = gradient_descent_mse_ensemble(relu_kernel_fn, x, y)(t, other, "ntk", compute_cov=True)
+        torch.testing.assert_close(got.mean, ref.mean)
+        torch.testing.assert_close(got.covariance, ref.covariance)
+
+
+def test_ensemble_refuses_mixed_dtypes():
+    x, xt, y = _setup(110)
+    ens = gradient_descent_mse_ensemble(relu_kernel_fn, x.float(), y.float())
+    with pytest.raises(TypeError, match=r"x_test.*float64.*x_train.*float32"):
+        ens(1.0, xt)
+    assert ens(1.0, xt.float()).dtype == torch.float32

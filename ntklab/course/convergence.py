@@ -31,6 +31,7 @@ by which (c) holds or fails.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -42,11 +43,11 @@ from ..dynamics import (
     _check_model,
     _data,
     _outputs,
+    _tangent_kernel,
     _unflatten,
     flat_parameters,
-    per_example_gradients,
-    tangent_kernel,
 )
+from ..empirical import jacobian
 from ..linalg import psd_solve, symmetric_part
 from ..validation import (
     as_tensor,
@@ -76,9 +77,16 @@ __all__ = [
 ]
 
 
+def _jacobian_at(model: torch.nn.Module, X: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``J(w)`` (m, P): :func:`ntklab.empirical.jacobian` of a copy of ``model`` holding ``w``."""
+    net = copy.deepcopy(model)
+    torch.nn.utils.vector_to_parameters(w, [p for p in net.parameters() if p.requires_grad])
+    return jacobian(net, X)
+
+
 def kernel_eigenvalues(model: torch.nn.Module, X: Any) -> tuple[float, float]:
     """``(lambda_min, lambda_max)`` of the tangent kernel matrix ``J J^T`` at the model's ``w``."""
-    ev = torch.linalg.eigvalsh(tangent_kernel(model, X))
+    ev = torch.linalg.eigvalsh(_tangent_kernel(model, X))
     return float(ev[0]), float(ev[-1])
 
 
@@ -293,7 +301,7 @@ def estimate_gradient_bound(
     ``||grad f(x_i; w)||^2`` from the best sample (step ``r/4`` halving on failure).
     """
     model = _check_model(model)
-    X = _data(model, X)
+    X = _data(model, X, x_name="X")
     r = check_nonnegative(r, "r")
     samples = check_positive_int(samples, "samples")
     ascent_steps = check_nonnegative_int(ascent_steps, "ascent_steps")
@@ -308,7 +316,7 @@ def estimate_gradient_bound(
     pts = torch.cat(pts)
     best, best_w, best_i = -1.0, w0, 0
     for w in pts:
-        norms = per_example_gradients(model, X, w).norm(dim=1)
+        norms = _jacobian_at(model, X, w).norm(dim=1)
         i = int(norms.argmax())
         if float(norms[i]) > best:
             best, best_w, best_i = float(norms[i]), w, i
@@ -346,7 +354,7 @@ def estimate_gradient_lipschitz(
     Assumption 11.12 (b).
     """
     model = _check_model(model)
-    X = _data(model, X)
+    X = _data(model, X, x_name="X")
     r = check_positive(r, "r")
     samples = check_positive_int(samples, "samples")
     ascent_steps = check_nonnegative_int(ascent_steps, "ascent_steps")
@@ -361,7 +369,7 @@ def estimate_gradient_lipschitz(
         dist = float((w - v).norm())
         if dist == 0:
             continue
-        diff = (per_example_gradients(model, X, w) - per_example_gradients(model, X, v)).norm(dim=1)
+        diff = (_jacobian_at(model, X, w) - _jacobian_at(model, X, v)).norm(dim=1)
         i = int(diff.argmax())
         val = float(diff[i]) / dist
         if val > best:
@@ -430,7 +438,7 @@ def check_assumption_11_12(
     until the ``r`` it implies fits inside the ball used (at most 10 rounds).
     """
     model = _check_model(model)
-    X, y = _data(model, X, y)
+    X, y = _data(model, X, y, x_name="X")
     inflate = check_positive(inflate, "inflate")
     if inflate <= 1:
         raise ValueError(f"inflate must be > 1, got {inflate}")
@@ -443,7 +451,7 @@ def check_assumption_11_12(
         raise ValueError(
             f"Assumption 11.12 (a) fails: lambda_min of the tangent kernel is {lam_min:.3g} <= 0"
         )
-    U0 = float(per_example_gradients(model, X).norm(dim=1).max())
+    U0 = float(jacobian(model, X).norm(dim=1).max())
     r_ball = inflate * radius(U0, lam_min, m, loss0)
     for _ in range(10):
         U = estimate_gradient_bound(
