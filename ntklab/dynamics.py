@@ -290,7 +290,7 @@ def _width(y: torch.Tensor) -> int | None:
     return None if y.dim() == 1 else y.shape[1]
 
 
-def _tangent_kernel(model: torch.nn.Module, x1: torch.Tensor, x2: Any = None) -> torch.Tensor:
+def _ntk_trainable(model: torch.nn.Module, x1: torch.Tensor, x2: Any = None) -> torch.Tensor:
     """:func:`ntklab.empirical.ntk` over the trainable parameters.
 
     The structured path of ntklab's networks includes every parameter, so a model with a
@@ -554,7 +554,7 @@ def gradient_descent(
     row_index = names.index(row_parameter) if row_parameter is not None else None
 
     if check_step != "off":
-        K0 = flat_kernel(_tangent_kernel(net, x))
+        K0 = flat_kernel(_ntk_trainable(net, x))
         _step_check(float(torch.linalg.eigvalsh(K0)[-1]), h, check_step)
 
     pattern_fn, cleanup = _pattern_recorder(net, patterns)
@@ -603,7 +603,7 @@ def gradient_descent(
                 if tests is not None:
                     tests[k] = _outputs(net, x_test, "x_test", width)
             if k in kernel_steps:
-                kernels[k] = _tangent_kernel(net, x)
+                kernels[k] = _ntk_trainable(net, x)
             if k == steps:
                 break
             grads = torch.autograd.grad(L, params)
@@ -872,7 +872,7 @@ class LinearDynamics:
         width = _width(y)
         with torch.no_grad():
             u0 = _outputs(model, x, "x", width)
-        theta = _tangent_kernel(model, x)
+        theta = _ntk_trainable(model, x)
         if width is not None and theta.dim() == 2:  # one output: ntk returns (m, m)
             theta = theta[:, :, None, None]
         if x_test is None:
@@ -880,7 +880,7 @@ class LinearDynamics:
         x_test = _data(model, x_test, x_name="x_test")
         with torch.no_grad():
             f0 = _outputs(model, x_test, "x_test", width)
-        theta_test = _tangent_kernel(model, x_test, x)
+        theta_test = _ntk_trainable(model, x_test, x)
         if width is not None and theta_test.dim() == 2:
             theta_test = theta_test[:, :, None, None]
         return cls(theta, u0, y, theta_test=theta_test, f0_test=f0)

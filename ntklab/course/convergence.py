@@ -43,7 +43,7 @@ from ..dynamics import (
     _check_model,
     _data,
     _outputs,
-    _tangent_kernel,
+    _ntk_trainable,
     _unflatten,
     flat_parameters,
 )
@@ -86,7 +86,7 @@ def _jacobian_at(model: torch.nn.Module, X: torch.Tensor, w: torch.Tensor) -> to
 
 def kernel_eigenvalues(model: torch.nn.Module, X: Any) -> tuple[float, float]:
     """``(lambda_min, lambda_max)`` of the tangent kernel matrix ``J J^T`` at the model's ``w``."""
-    ev = torch.linalg.eigvalsh(_tangent_kernel(model, X))
+    ev = torch.linalg.eigvalsh(_ntk_trainable(model, X))
     return float(ev[0]), float(ev[-1])
 
 
