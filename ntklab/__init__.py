@@ -28,8 +28,8 @@ name                meaning
 ``width, depth``    hidden width and number of hidden layers
 ``step_size``       the gradient-descent step on the course's loss ``sum_i (f(x_i) - y_i)^2``
 ``learning_rate``   neural-tangents' step, on its loss ``||f - y||^2 / (2 m)``, used by
-                    :mod:`ntklab.predict` only (convert with :func:`ntklab.dynamics.to_course_step` and
-                    :func:`ntklab.dynamics.from_course_step`)
+                    :mod:`ntklab.predict` only (convert with
+                    :func:`ntklab.dynamics.to_course_step` / ``from_course_step``)
 ``ridge``           an absolute regularizer: ``K + ridge I``
 ``diag_reg``        neural-tangents' relative regularizer: ``K + diag_reg (tr K / m) I``
 ``quadrature_order``  number of nodes of a quadrature rule

@@ -730,13 +730,15 @@ class LinearDynamics:
         self.theta = theta
         self._m = m
         self._K = symmetric_part(self.layout.kernel(theta, "theta"))
+        # copies: the caller may change its tensors in place after this call
+        self.u0, self.y = self.u0.clone(), self.y.clone()
         self._u0, self._y = self.layout.targets(self.u0), self.layout.targets(self.y)
         self.eig = SymmetricEigen(self._K)
         self.theta_test = self.f0_test = self._K_te = None
         if theta_test is not None:
             tt = as_tensor_like(theta_test, "theta_test", theta, "theta")
             self._n_test = tt.shape[0] if tt.dim() else 0
-            self._K_te = self.layout.kernel(tt, "theta_test", cols=m)
+            self._K_te = self.layout.kernel(tt, "theta_test", cols=m).clone()
             f0 = as_tensor_like(f0_test, "f0_test", theta, "theta", ndim=(1, 2))
             if tuple(f0.shape) != (self._n_test, *self.y.shape[1:]):
                 raise ValueError(
@@ -744,7 +746,7 @@ class LinearDynamics:
                     f"(one row per row of theta_test), got {tuple(f0.shape)}"
                 )
             self.theta_test, self.f0_test = tt, f0
-            self._f0_test = self.layout.targets(f0)
+            self._f0_test = self.layout.targets(f0).clone()
         lam = self.eig.eigenvalues
         self._zero = lam.abs() <= lam.abs().max() * lam.shape[0] * torch.finfo(lam.dtype).eps
 

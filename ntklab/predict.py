@@ -284,9 +284,10 @@ def _train_system(
             f"got shape {tuple(y.shape)}"
         )
     layout = OutputLayout(K, "k_train_train", y, "y_train")
-    K = layout.kernel(K, "k_train_train")
+    # copies: the caller may change its tensors in place after this call
+    K = layout.kernel(K, "k_train_train").clone()
     reg = check_nonnegative(diag_reg, "diag_reg")
-    return layout, K, _regularized(K, reg), layout.targets(y)
+    return layout, K, _regularized(K, reg), layout.targets(y).clone()
 
 
 def _evolve(V: torch.Tensor, g: torch.Tensor, coeff: torch.Tensor, left: torch.Tensor | None):
@@ -624,7 +625,7 @@ def gradient_descent_mse_ensemble(
     """
     if not callable(kernel_fn):
         raise TypeError(f"kernel_fn must be callable, got {type(kernel_fn).__name__}")
-    X = as_tensor(x_train, "x_train")
+    X = as_tensor(x_train, "x_train").clone()  # the caller may change x_train in place
     if X.dim() == 0:
         raise ValueError("x_train must have a leading axis of training points, got a scalar")
     m = X.shape[0]
@@ -639,7 +640,7 @@ def gradient_descent_mse_ensemble(
     layout = OutputLayout(k_dd["ntk"], "kernel_fn(x_train).ntk", y_user, "y_train")
     k_dd = {g: layout.kernel(K, f"kernel_fn(x_train).{g}", m, m) for g, K in k_dd.items()}
     dtype, device = k_dd["ntk"].dtype, k_dd["ntk"].device
-    Y = layout.targets(y_user.to(dtype=dtype, device=device))
+    Y = layout.targets(y_user.to(dtype=dtype, device=device)).clone()
     N = Y.numel()
     k_dd_r = {g: _regularized(K, reg) for g, K in k_dd.items()}
     cache: dict[Any, Any] = {}  # train-train factorizations only (never keyed by a test tensor)

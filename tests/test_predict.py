@@ -600,3 +600,22 @@ def test_train_ensemble_several_outputs_matches_manual_loop():
                 for p, g in zip(ref.parameters(), grads, strict=True):
                     p -= 0.3 * g
     torch.testing.assert_close(out, torch.stack([r(x).detach() for r in refs]))
+
+
+def test_predictors_snapshot_their_training_data():
+    """Changing the caller's train tensors in place after construction changes nothing."""
+    x, xt, y = _setup(120)
+    K = relu_kernel_fn(x).ntk
+    K_te = relu_kernel_fn(xt, x).ntk
+    ref_f = gradient_descent_mse(K.clone(), y.clone())(2.0, 0.0, None, K_te)[1]
+    ref_gp = gp_inference(K.clone(), y.clone())(K_te).mean
+    ref_ens = gradient_descent_mse_ensemble(relu_kernel_fn, x.clone(), y.clone())(2.0, xt)
+    Km, ym, xm = K.clone(), y.clone(), x.clone()
+    f_fn, gp_fn = gradient_descent_mse(Km, ym), gp_inference(Km, ym)
+    ens = gradient_descent_mse_ensemble(relu_kernel_fn, xm, ym)
+    Km.mul_(3.0)
+    ym.add_(1.0)
+    xm.copy_(_unit(10, 3, 999))
+    torch.testing.assert_close(f_fn(2.0, 0.0, None, K_te)[1], ref_f)
+    torch.testing.assert_close(gp_fn(K_te).mean, ref_gp)
+    torch.testing.assert_close(ens(2.0, xt), ref_ens)

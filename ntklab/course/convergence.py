@@ -42,8 +42,8 @@ from torch.func import functional_call, grad
 from ..dynamics import (
     _check_model,
     _data,
-    _outputs,
     _ntk_trainable,
+    _outputs,
     _unflatten,
     flat_parameters,
 )
