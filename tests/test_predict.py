@@ -137,7 +137,7 @@ def test_learning_rate_and_diag_reg_conventions():
     )
 
 
-def test_from_course_step_converts_course_time():
+def test_from_course_step_matches_course_gradient_descent():
     """Course loss sum_i (f_i - y_i)^2 with step h: t_course = h k corresponds to tau = 2 m h k."""
     phi_tr, _ = _features(10)
     g = torch.Generator().manual_seed(11)
