@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from ntklab import data, dynamics
+from ntklab import data, dynamics, empirical
 from ntklab.networks import ShallowLeCun, linearize
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     X = data.uniform_sphere(m, d, radius=d**0.5, seed=0)
     y = torch.sin(X[:, 0])
     net = ShallowLeCun(d, n, activation="relu", seed=1)
-    lam_max = float(torch.linalg.eigvalsh(dynamics.tangent_kernel(net, X))[-1])
+    lam_max = float(torch.linalg.eigvalsh(empirical.ntk(net, X))[-1])
     h = 0.5 / lam_max
     print(f"ShallowLeCun d={d}, n={n}, m={m}, float64, {torch.get_num_threads()} thread(s), K={K}")
 

@@ -4,16 +4,23 @@ The course's loss is the plain sum of squares (Petersen & Zech (11.0.1b))
 
     L(w) = sum_i (f(x_i; w) - y_i)^2 = ||u(w) - y||^2,
 
-and gradient descent is ``w_{k+1} = w_k - h grad L(w_k)``.  Other normalizations are accepted
-through ``loss=``: a step ``h'`` on ``c L`` makes the same iterates as the step ``c h'`` on ``L``
-(``c = 1/2`` for ``"half_sum"``, ``1/m`` for ``"mean"``, ``1/(2m)`` for ``"half_mean"``, the
-loss of neural-tangents and of the GD/SGD slides).  Every result stores the *course's* step
-``h`` and the course's loss; see the notation page for the table of conversions.
+and gradient descent is ``w_{k+1} = w_k - step_size grad L(w_k)`` (the book's step ``h``).
+Other normalizations are accepted through ``loss=``: a step ``s`` on ``c L`` makes the same
+iterates as the step ``c s`` on ``L`` (``c = 1/2`` for ``"half_sum"``, ``1/n`` for ``"mean"``,
+``1/(2n)`` for ``"half_mean"``, the loss of neural-tangents and of the GD/SGD slides, with
+``n = y.numel()`` target entries).  :func:`to_course_step` and :func:`from_course_step` convert
+(a neural-tangents ``learning_rate`` is ``from_course_step(step_size, n, "half_mean")``).
+Every result stores the *course's* step and the course's loss.
+
+Targets are ``(m,)`` for a model with one output per point or ``(m, O)`` for O outputs;
+outputs, kernels and trajectories follow (an O-output tangent kernel is the full
+``(m, m, O, O)`` kernel of :func:`ntklab.empirical.ntk`).  Tangent kernels and Jacobians come
+from :mod:`ntklab.empirical`.
 
 What lives here:
 
-* :func:`gradient_descent` - full-batch GD on any scalar-output ``torch.nn.Module``, recording
-  the loss, ``||w_k - w_0||``, the fraction of changed ReLU activation patterns, the largest row
+* :func:`gradient_descent` - full-batch GD on any ``torch.nn.Module``, recording the loss,
+  ``||w_k - w_0||``, the fraction of changed ReLU activation patterns, the largest row
   displacement of a weight matrix, outputs on test inputs and the tangent kernel at chosen steps;
 * :func:`linearized_gradient_descent` - the linearized model (11.3.1) trained with the same step,
   iterated in function space (11.5.9) through the tangent kernel at ``w_0``;
@@ -21,12 +28,12 @@ What lives here:
   the power inside the sum corrected to ``B^j``) and gradient flow ``du/dt = -2 Theta (u - y)``,
   both from one eigendecomposition (:class:`ntklab.linalg.SymmetricEigen`);
 * :func:`natural_gradient_descent` - natural gradient descent for the square loss,
-  ``w <- w - eta J^T (J J^T)^{-1} (u - y)`` (Zhang et al. 2019);
-* helpers for any scalar-output model: :func:`per_example_gradients` (the Jacobian ``J``),
-  :func:`tangent_kernel`, :func:`flat_parameters`.
+  ``w <- w - step_size J^T (J J^T)^{-1} (u - y)`` (Zhang et al. 2019);
+* :func:`compare_with_linearization`, :func:`stability_limit`, :func:`flat_parameters`.
 
 Only parameters with ``requires_grad=True`` are trained (and enter ``w``, ``J`` and the kernel),
 so freezing a layer (as Du et al. do with the output weights) is done the usual torch way.
+Data must have the dtype of the model's parameters (another dtype is a ``TypeError``).
 """
 
 from __future__ import annotations
@@ -39,19 +46,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.func import functional_call, grad, vmap
 
+from ._multioutput import OutputLayout, flat_kernel
+from .empirical import jacobian, ntk
 from .linalg import SymmetricEigen, psd_solve, symmetric_part
 from .progress import progress as _progress
 from .validation import (
     as_tensor,
+    as_tensor_like,
     check_choice,
-    check_matrix,
     check_nonnegative,
     check_nonnegative_int,
     check_positive,
     check_positive_int,
-    check_same_length,
 )
 
 __all__ = [
@@ -63,22 +70,21 @@ __all__ = [
     "Proximity",
     "TrainingHistory",
     "compare_with_linearization",
-    "course_step",
     "flat_parameters",
+    "from_course_step",
     "gradient_descent",
     "linearized_gradient_descent",
     "natural_gradient_descent",
-    "per_example_gradients",
     "stability_limit",
-    "tangent_kernel",
+    "to_course_step",
 ]
 
-#: Loss normalizations: name -> factor c(m) with loss = c(m) * sum_i (f_i - y_i)^2.
+#: Loss normalizations: name -> factor c(n) with loss = c(n) * sum (f - y)^2, n = y.numel().
 LOSS_SCALES: dict[str, Callable[[int], float]] = {
-    "sum": lambda m: 1.0,
-    "half_sum": lambda m: 0.5,
-    "mean": lambda m: 1.0 / m,
-    "half_mean": lambda m: 0.5 / m,
+    "sum": lambda n: 1.0,
+    "half_sum": lambda n: 0.5,
+    "mean": lambda n: 1.0 / n,
+    "half_mean": lambda n: 0.5 / n,
 }
 
 
@@ -86,22 +92,102 @@ class DivergenceError(RuntimeError):
     """Gradient descent produced a non-finite or exploding loss (the step size is too large)."""
 
 
-def course_step(h: float, m: int, loss: str = "sum") -> float:
-    """The course's step size equivalent to the step ``h`` on the loss normalization ``loss``.
+def to_course_step(step_size: float, n: int, loss: str = "sum") -> float:
+    """The course's step (on ``sum (f - y)^2``) equal to ``step_size`` on the loss ``loss``.
 
-    GD with step ``h`` on ``c L`` equals GD with step ``c h`` on the course's ``L``.
+    GD with step ``s`` on ``c L`` makes the iterates of GD with step ``c s`` on the course's
+    ``L``, so this returns ``c(n) * step_size`` (:data:`LOSS_SCALES`).  Times (step times
+    iterations) convert the same way.
+
+    Parameters
+    ----------
+    step_size : float > 0
+        Step (or gradient-flow time) on the loss ``loss``.
+    n : int >= 1
+        Number of target entries, ``y.numel()`` (``m`` for one output).
+    loss : {"sum", "half_sum", "mean", "half_mean"}
+
+    Returns
+    -------
+    float : the course's step.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On a non-positive step, a bad ``n`` or an unknown ``loss``.
+
+    Examples
+    --------
+    >>> to_course_step(20.0, 10, "half_mean")  # a neural-tangents learning_rate of 20, m = 10
+    1.0
     """
-    h = check_positive(h, "h")
-    m = check_positive_int(m, "m")
+    step_size = check_positive(step_size, "step_size")
+    n = check_positive_int(n, "n")
     loss = check_choice(loss, "loss", LOSS_SCALES)
-    return LOSS_SCALES[loss](m) * h
+    return LOSS_SCALES[loss](n) * step_size
+
+
+def from_course_step(step_size: float, n: int, loss: str = "half_mean") -> float:
+    """The step on the loss ``loss`` equal to the course's ``step_size``: inverse of
+    :func:`to_course_step`.
+
+    With ``loss="half_mean"`` (the default) this is neural-tangents' ``learning_rate = 2 n h``,
+    and a course gradient-flow time ``t`` becomes :mod:`ntklab.predict`'s time ``2 n t``.
+
+    Parameters
+    ----------
+    step_size : float > 0
+        The course's step ``h`` (or a course time).
+    n : int >= 1
+        Number of target entries, ``y.numel()``.
+    loss : {"sum", "half_sum", "mean", "half_mean"}
+
+    Returns
+    -------
+    float : ``step_size / c(n)``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On a non-positive step, a bad ``n`` or an unknown ``loss``.
+
+    Examples
+    --------
+    >>> from_course_step(0.05, 10)  # neural-tangents' learning_rate for h = 0.05, m = 10
+    1.0
+    """
+    step_size = check_positive(step_size, "step_size")
+    n = check_positive_int(n, "n")
+    loss = check_choice(loss, "loss", LOSS_SCALES)
+    return step_size / LOSS_SCALES[loss](n)
 
 
 def stability_limit(lambda_max: float) -> float:
-    """``1 / lambda_max``: GD on the linearized model converges iff ``h < 1 / lambda_max``.
+    """``1 / lambda_max``: GD on the linearized model converges iff ``step_size < 1 / lambda_max``.
 
-    On the training outputs the linearized model moves by ``u - y <- (I - 2 h Theta)(u - y)``,
-    which contracts every eigen-direction iff ``|1 - 2 h lambda| < 1`` for all eigenvalues.
+    On the training outputs the linearized model moves by ``u - y <- (I - 2 h Theta)(u - y)``
+    (course step ``h``, (11.5.9)), which contracts every eigen-direction iff
+    ``|1 - 2 h lambda| < 1`` for all eigenvalues ``lambda`` of the tangent kernel.
+
+    Parameters
+    ----------
+    lambda_max : float > 0
+        Largest eigenvalue of the tangent kernel on the training inputs (flattened over
+        outputs for an O-output model).
+
+    Returns
+    -------
+    float : the course step at which the linearized dynamics stop converging.
+
+    Raises
+    ------
+    ValueError
+        If ``lambda_max <= 0``.
+
+    Examples
+    --------
+    >>> stability_limit(4.0)
+    0.25
     """
     return 1.0 / check_positive(lambda_max, "lambda_max")
 
@@ -124,14 +210,29 @@ def _trainable(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
 
 
 def flat_parameters(model: torch.nn.Module) -> torch.Tensor:
-    """The trainable parameters of ``model`` as one flat vector ``w`` (a detached copy)."""
+    """The trainable parameters of ``model`` as one flat vector ``w`` (a detached copy).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    tensor, (P,) : the parameters with ``requires_grad=True``, in ``named_parameters`` order.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``model`` is not a module or has no trainable parameter.
+
+    Examples
+    --------
+    >>> import torch
+    >>> flat_parameters(torch.nn.Linear(3, 2)).shape
+    torch.Size([8])
+    """
     model = _check_model(model)
     return torch.cat([p.detach().reshape(-1) for _, p in _trainable(model)]).clone()
-
-
-def _param_dtype_device(model: torch.nn.Module) -> tuple[torch.dtype, torch.device]:
-    p = next(p for p in model.parameters() if p.requires_grad)
-    return p.dtype, p.device
 
 
 def _unflatten(model: torch.nn.Module, flat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -142,8 +243,14 @@ def _unflatten(model: torch.nn.Module, flat: torch.Tensor) -> dict[str, torch.Te
     return out
 
 
-def _outputs(model: torch.nn.Module, x: torch.Tensor, name: str = "X") -> torch.Tensor:
-    """``model(x)`` as a vector of shape ``(N,)``; refuses models that are not scalar-output."""
+def _reference(model: torch.nn.Module) -> torch.Tensor:
+    return next(p for p in model.parameters() if p.requires_grad)
+
+
+def _outputs(
+    model: torch.nn.Module, x: torch.Tensor, name: str = "x", width: int | None = None
+) -> torch.Tensor:
+    """``model(x)`` as ``(N,)`` (``width=None``: one output per point) or ``(N, width)``."""
     try:
         out = model(x)
     except RuntimeError as err:
@@ -152,82 +259,35 @@ def _outputs(model: torch.nn.Module, x: torch.Tensor, name: str = "X") -> torch.
         ) from err
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"model must return a tensor, got {type(out).__name__}")
-    if out.dim() == 2 and out.shape[1] == 1:
-        out = out[:, 0]
-    if out.shape != (x.shape[0],):
+    flat = out.reshape(x.shape[0], -1) if out.numel() or x.shape[0] else out
+    if flat.shape[1] != (1 if width is None else width):
+        want = "one output per point" if width is None else f"{width} outputs per point"
         raise ValueError(
-            "model must have a scalar output: expected shape "
-            f"({x.shape[0]},) or ({x.shape[0]}, 1) for {name} of {x.shape[0]} rows, "
-            f"got {tuple(out.shape)}"
+            f"the model's output of shape {tuple(out.shape)} for {name} of {x.shape[0]} rows "
+            f"does not match the targets ({want})"
         )
-    return out
+    return flat[:, 0] if width is None else flat
 
 
-def _data(model, X, y=None, *, X_name="X", y_name="y"):
-    """Validate training data against the model: ``X`` (m, d) and ``y`` (m,), model's dtype."""
-    dtype, device = _param_dtype_device(model)
-    X = check_matrix(X, X_name, dtype=dtype, device=device)
+def _data(model, x, y=None, *, x_name="x", y_name="y"):
+    """Validate data against the model: ``x`` (m, ...), ``y`` (m,) or (m, O), model's dtype."""
+    ref = _reference(model)
+    x = as_tensor_like(x, x_name, ref, "the model's parameters")
+    if x.dim() == 0:
+        raise ValueError(f"{x_name} must have a leading axis of points, got a scalar")
     if y is None:
-        return X
-    y = as_tensor(y, y_name, dtype=dtype, device=device, ndim=(1, 2))
-    if y.dim() == 2:
-        if y.shape[1] != 1:
-            raise ValueError(f"{y_name} must be a vector of targets, got shape {tuple(y.shape)}")
-        y = y[:, 0]
-    check_same_length(X, X_name, y, y_name)
-    return X, y
+        return x
+    y = as_tensor_like(y, y_name, ref, "the model's parameters", ndim=(1, 2))
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{x_name} and {y_name} must have the same length, got {x.shape[0]} and {y.shape[0]}"
+        )
+    return x, y
 
 
-def per_example_gradients(
-    model: torch.nn.Module, X: Any, w: torch.Tensor | None = None, *, batch_size: int = 256
-) -> torch.Tensor:
-    """The Jacobian ``J`` of the outputs: row ``i`` is ``grad_w f(x_i; w)``; shape ``(m, P)``.
-
-    ``w`` is a flat vector of the trainable parameters (default: the model's current ones).
-    Computed with ``torch.func`` (``vmap`` over examples of ``grad``), ``batch_size`` examples
-    at a time.
-    """
-    model = _check_model(model)
-    X = _data(model, X)
-    w0 = flat_parameters(model)
-    w = w0 if w is None else as_tensor(w, "w", dtype=w0.dtype, device=w0.device, ndim=1)
-    if w.shape != w0.shape:
-        raise ValueError(f"w must have {w0.numel()} entries (the trainable parameters)")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    _outputs(model, X[:1])  # scalar-output check
-
-    def f_single(flat, x):
-        return functional_call(model, _unflatten(model, flat), (x.unsqueeze(0),)).reshape(())
-
-    g = vmap(grad(f_single), in_dims=(None, 0))
-    return torch.cat([g(w, X[i : i + batch_size]) for i in range(0, X.shape[0], batch_size)])
-
-
-def tangent_kernel(
-    model: torch.nn.Module, X1: Any, X2: Any | None = None, w: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Empirical tangent kernel ``Theta_hat(x, x') = grad f(x; w) . grad f(x'; w)``, (N1, N2).
-
-    Uses ``ntklab.empirical.ntk`` when every parameter is trainable and ``w`` is the model's
-    own; otherwise (frozen layers, or a different ``w``) the Jacobian contraction ``J1 J2^T``
-    over the trainable parameters.
-    """
-    model = _check_model(model)
-    X1 = _data(model, X1, X_name="X1")
-    X2n = None if X2 is None else _data(model, X2, X_name="X2")
-    all_trainable = all(p.requires_grad for p in model.parameters())
-    if w is None and all_trainable:
-        try:
-            from .empirical import ntk
-        except ImportError:  # pragma: no cover - before the empirical module exists
-            ntk = None
-        if ntk is not None:
-            K = ntk(model, X1, X2n)
-            return symmetric_part(K) if X2n is None else K
-    J1 = per_example_gradients(model, X1, w)
-    if X2n is None:
-        return symmetric_part(J1 @ J1.T)
-    return J1 @ per_example_gradients(model, X2n, w).T
+def _width(y: torch.Tensor) -> int | None:
+    """Output width implied by targets: ``None`` for (m,), ``O`` for (m, O)."""
+    return None if y.dim() == 1 else y.shape[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,20 +369,31 @@ class TrainingHistory:
 
     Attributes
     ----------
-    h : the course's step size (on the sum-of-squares loss)
-    loss : (K+1,) course loss ``||u(w_k) - y||^2``
-    distance : (K+1,) ``||w_k - w_0||`` over the trainable parameters
-    outputs : (K+1, m) training outputs ``u(w_k)``
-    pattern_change : (K+1,) fraction of (example, neuron) pairs whose ReLU pattern differs from
-        the one at ``w_0``, or ``None`` when the model has no detectable ReLU
-    max_row_distance : (K+1,) ``max_r ||W_r(k) - W_r(0)||`` over the rows of ``row_parameter``
-    test_outputs : (K+1, N_test) outputs on ``x_test`` or ``None``
-    kernels : ``{k: Theta_hat(w_k)}`` on the training inputs for the requested steps
-    model : the trained model (a copy unless ``copy=False``)
-    w0 : flat initial parameters
+    step_size : float
+        The course's step (on the sum-of-squares loss).
+    loss : tensor, (K+1,)
+        Course loss ``||u(w_k) - y||^2``.
+    distance : tensor, (K+1,)
+        ``||w_k - w_0||`` over the trainable parameters.
+    outputs : tensor, (K+1, m) or (K+1, m, O)
+        Training outputs ``u(w_k)``, shaped like the targets.
+    pattern_change : tensor (K+1,) or None
+        Fraction of (example, neuron) pairs whose ReLU pattern differs from the one at
+        ``w_0``; ``None`` when the model has no detectable ReLU.
+    max_row_distance : tensor (K+1,) or None
+        ``max_r ||W_r(k) - W_r(0)||`` over the rows of ``row_parameter``.
+    test_outputs : tensor (K+1, N) or (K+1, N, O), or None
+        Outputs on ``x_test``.
+    kernels : dict
+        ``{k: Theta_hat(w_k)}`` on the training inputs for the requested steps, (m, m) or
+        (m, m, O, O) (:func:`ntklab.empirical.ntk`).
+    model : torch.nn.Module
+        The trained model (a copy unless ``copy_model=False``).
+    w0 : tensor, (P,)
+        Flat initial parameters.
     """
 
-    h: float
+    step_size: float
     loss: torch.Tensor
     distance: torch.Tensor
     outputs: torch.Tensor
@@ -337,19 +408,19 @@ class TrainingHistory:
 
     @property
     def steps(self) -> int:
+        """Number of iterations ``K``."""
         return self.loss.shape[0] - 1
 
 
-def _step_check(kernel_eigs: torch.Tensor, h: float, mode: str) -> None:
-    lam_max = float(kernel_eigs[-1])
+def _step_check(lam_max: float, step_size: float, mode: str) -> None:
     if lam_max <= 0 or mode == "off":
         return
     limit = stability_limit(lam_max)
-    if h >= limit:
+    if step_size >= limit:
         msg = (
-            f"step size h = {h:.6g} (course normalization) is at or above the stability limit "
-            f"1/lambda_max = {limit:.6g} of the linearized dynamics (lambda_max of the tangent "
-            f"kernel at w_0 = {lam_max:.6g}); gradient descent is expected to diverge"
+            f"step_size = {step_size:.6g} (course normalization) is at or above the stability "
+            f"limit 1/lambda_max = {limit:.6g} of the linearized dynamics (lambda_max of the "
+            f"tangent kernel at w_0 = {lam_max:.6g}); gradient descent is expected to diverge"
         )
         if mode == "error":
             raise ValueError(msg)
@@ -358,9 +429,9 @@ def _step_check(kernel_eigs: torch.Tensor, h: float, mode: str) -> None:
 
 def gradient_descent(
     model: torch.nn.Module,
-    X: Any,
+    x: Any,
     y: Any,
-    h: float,
+    step_size: float,
     steps: int,
     *,
     loss: str = "sum",
@@ -375,47 +446,92 @@ def gradient_descent(
 ) -> TrainingHistory:
     """Full-batch gradient descent ``w_{k+1} = w_k - h grad L(w_k)`` (11.4.5) on ``model``.
 
+    Per step the work is one forward and one backward pass on ``x`` (plus a forward pass on
+    ``x_test`` if given); the kernel is only formed at ``kernel_steps`` (and once at ``w_0``
+    for the step check).
+
     Parameters
     ----------
-    model : scalar-output ``torch.nn.Module``; its trainable parameters are ``w``
-    X : (m, d) training inputs; y : (m,) targets
-    h : step size on the loss named by ``loss`` (converted to the course's step, stored in the
-        result as ``h``)
-    steps : number of iterations ``K >= 1``
-    loss : ``"sum"`` (the course's, default), ``"half_sum"``, ``"mean"`` or ``"half_mean"``
-    x_test : optional (N, d) inputs whose outputs are recorded at every step
-    kernel_steps : iterations ``k`` at which the tangent kernel ``Theta_hat(w_k)`` is stored
-    patterns : how ReLU activation patterns are read (see the module docs); ``None`` skips them
-    row_parameter : name of a 2-D trainable parameter whose largest row displacement
-        ``max_r ||W_r(k) - W_r(0)||`` is recorded (Du et al.'s figure 1c); default: the first 2-D
-        trainable parameter
-    check_step : ``"error"`` (default), ``"warn"`` or ``"off"``: compare ``h`` with the stability
-        limit ``1/lambda_max`` of the tangent kernel at ``w_0`` before training (costs one kernel)
-    divergence_factor : stop with :class:`DivergenceError` once the loss is non-finite or exceeds
-        this factor times the initial loss
-    copy_model : train a deep copy (default) rather than the caller's model
+    model : torch.nn.Module
+        Its trainable parameters are ``w``; one output per point for (m,) targets, O outputs
+        for (m, O) targets.
+    x : tensor, (m, ...)
+        Training inputs, of the model's dtype.
+    y : tensor, (m,) or (m, O)
+        Targets.
+    step_size : float > 0
+        Step on the loss named by ``loss`` (converted to the course's step ``h`` by
+        :func:`to_course_step` and stored in the result).
+    steps : int >= 1
+        Number of iterations ``K``.
+    loss : {"sum", "half_sum", "mean", "half_mean"}
+        Normalization of the squared loss (``"sum"``, the course's, by default).
+    x_test : tensor (N, ...), optional
+        Inputs whose outputs are recorded at every step.
+    kernel_steps : iterable of int
+        Iterations ``k`` at which the tangent kernel ``Theta_hat(w_k)`` is stored.
+    patterns : "auto", None or callable
+        How ReLU activation patterns are read: a callable ``(model, x) -> pre-activations``;
+        ``"auto"`` uses ``model.preactivations(x)`` if present, else hooks on ``nn.ReLU``;
+        ``None`` skips them.
+    row_parameter : str, optional
+        Name of a 2-D trainable parameter whose largest row displacement is recorded
+        (Du et al.'s figure 1c); default: the first 2-D trainable parameter.
+    check_step : {"error", "warn", "off"}
+        Compare the course step with :func:`stability_limit` of the tangent kernel at ``w_0``
+        before training (costs one kernel).
+    divergence_factor : float > 0
+        Stop with :class:`DivergenceError` once the loss is non-finite or exceeds this factor
+        times the initial loss.
+    copy_model : bool
+        Train a deep copy (default) rather than the caller's model.
+    progress : bool or None
+        Show a progress bar (``None``: ntklab's default).
 
-    Per step the work is one forward and one backward pass on ``X`` (plus a forward pass on
-    ``x_test`` if given); the kernel is only formed at ``kernel_steps``.
+    Returns
+    -------
+    TrainingHistory
+
+    Raises
+    ------
+    ValueError
+        On bad arguments (named), or with ``check_step="error"`` a step at or above the
+        stability limit.
+    TypeError
+        If ``model`` is not a module or the data has another dtype than its parameters.
+    DivergenceError
+        If the loss explodes during training.
+
+    Examples
+    --------
+    >>> import torch
+    >>> torch.manual_seed(0) and None
+    >>> net = torch.nn.Linear(2, 1, dtype=torch.float64)
+    >>> x = torch.eye(2, dtype=torch.float64)
+    >>> y = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    >>> hist = gradient_descent(net, x, y, step_size=0.1, steps=100)
+    >>> hist.outputs.shape, round(float(hist.loss[-1]), 6)
+    (torch.Size([101, 2]), 0.0)
     """
     model = _check_model(model)
-    X, y = _data(model, X, y)
-    m = X.shape[0]
+    x, y = _data(model, x, y)
+    width = _width(y)
     steps = check_positive_int(steps, "steps")
     loss = check_choice(loss, "loss", LOSS_SCALES)
-    h_course = course_step(h, m, loss)
+    h = to_course_step(step_size, y.numel(), loss)
     check_step = check_choice(check_step, "check_step", ("error", "warn", "off"))
     divergence_factor = check_positive(divergence_factor, "divergence_factor")
     kernel_steps = sorted({check_nonnegative_int(k, "kernel_steps") for k in kernel_steps})
     if kernel_steps and kernel_steps[-1] > steps:
         raise ValueError(f"kernel_steps must lie in [0, steps={steps}], got {kernel_steps[-1]}")
     if x_test is not None:
-        x_test = _data(model, x_test, X_name="x_test")
-        if x_test.shape[1] != X.shape[1]:
+        x_test = _data(model, x_test, x_name="x_test")
+        if x_test.shape[1:] != x.shape[1:]:
             raise ValueError(
-                f"x_test must have {X.shape[1]} columns like X, got shape {tuple(x_test.shape)}"
+                f"x_test must have shape (N, {', '.join(map(str, x.shape[1:]))}) like x, "
+                f"got {tuple(x_test.shape)}"
             )
-    _outputs(model, X)  # scalar-output check before any work
+    _outputs(model, x, "x", width)  # output-width check before any work
 
     net = copy.deepcopy(model) if copy_model else model
     params = [p for _, p in _trainable(net)]
@@ -428,20 +544,19 @@ def gradient_descent(
     row_index = names.index(row_parameter) if row_parameter is not None else None
 
     if check_step != "off":
-        K0 = tangent_kernel(net, X)
-        eigs = torch.linalg.eigvalsh(K0)
-        _step_check(eigs, h_course, check_step)
+        K0 = flat_kernel(ntk(net, x))
+        _step_check(float(torch.linalg.eigvalsh(K0)[-1]), h, check_step)
 
     pattern_fn, cleanup = _pattern_recorder(net, patterns)
     n_rec = steps + 1
-    dtype, device = X.dtype, X.device
+    dtype, device = x.dtype, x.device
     losses = torch.empty(n_rec, dtype=dtype, device=device)
     dists = torch.empty(n_rec, dtype=dtype, device=device)
-    outs = torch.empty(n_rec, m, dtype=dtype, device=device)
+    outs = torch.empty(n_rec, *y.shape, dtype=dtype, device=device)
     changes = torch.empty(n_rec, dtype=dtype, device=device) if pattern_fn else None
     rows = torch.empty(n_rec, dtype=dtype, device=device) if row_index is not None else None
     tests = (
-        torch.empty(n_rec, x_test.shape[0], dtype=dtype, device=device)
+        torch.empty(n_rec, x_test.shape[0], *y.shape[1:], dtype=dtype, device=device)
         if x_test is not None
         else None
     )
@@ -450,7 +565,7 @@ def gradient_descent(
     loss0 = None
     try:
         for k in _progress(range(n_rec), enabled=progress, desc="gradient descent"):
-            u = _outputs(net, X)
+            u = _outputs(net, x, "x", width)
             r = u - y
             L = (r * r).sum()
             Lv = float(L.detach())
@@ -458,10 +573,10 @@ def gradient_descent(
                 loss0 = max(Lv, torch.finfo(dtype).tiny)
             if not math.isfinite(Lv) or Lv > divergence_factor * loss0:
                 raise DivergenceError(
-                    f"gradient descent diverged at iteration {k} with step size h = {h_course:.6g} "
-                    f"(course normalization; {h:.6g} on the {loss!r} loss): loss = {Lv:.3g} "
-                    f"against {loss0:.3g} at w_0. Use a smaller step size (see "
-                    "ntklab.course.convergence.theorem_11_13_step_size)."
+                    f"gradient descent diverged at iteration {k} with step size {h:.6g} "
+                    f"(course normalization; {step_size:.6g} on the {loss!r} loss): "
+                    f"loss = {Lv:.3g} against {loss0:.3g} at w_0. Use a smaller step size "
+                    "(see ntklab.dynamics.stability_limit)."
                 )
             with torch.no_grad():
                 losses[k] = L.detach()
@@ -471,24 +586,24 @@ def gradient_descent(
                 if rows is not None:
                     rows[k] = (params[row_index] - p0[row_index]).norm(dim=1).max()
                 if pattern_fn is not None:
-                    pat = pattern_fn(X, None)
+                    pat = pattern_fn(x, None)
                     if pattern0 is None:
                         pattern0 = pat
                     changes[k] = (pat != pattern0).to(dtype).mean()
                 if tests is not None:
-                    tests[k] = _outputs(net, x_test, "x_test")
+                    tests[k] = _outputs(net, x_test, "x_test", width)
             if k in kernel_steps:
-                kernels[k] = tangent_kernel(net, X)
+                kernels[k] = ntk(net, x)
             if k == steps:
                 break
             grads = torch.autograd.grad(L, params)
             with torch.no_grad():
                 for p, g in zip(params, grads, strict=False):
-                    p.sub_(h_course * g)
+                    p.sub_(h * g)
     finally:
         cleanup()
     return TrainingHistory(
-        h=h_course,
+        step_size=h,
         loss=losses,
         distance=dists,
         outputs=outs,
@@ -511,9 +626,17 @@ def gradient_descent(
 class LinearizedTrajectory:
     """The linearized model trained by GD, indexed by ``k = 0..K`` (or by the requested times).
 
-    ``outputs`` (T, m) training outputs, ``loss`` (T,) course loss, ``distance`` (T,)
-    ``||p_k - p_0||``, ``test_outputs`` (T, N) or ``None``, ``alpha`` (T, m) with
-    ``p_k - p_0 = J_0^T alpha_k``.
+    Attributes
+    ----------
+    outputs : tensor, (T, m) or (T, m, O)
+        Training outputs, shaped like the targets.
+    loss : tensor, (T,)
+        Course loss ``||u - y||^2``.
+    distance : tensor, (T,)
+        ``||p_k - p_0||``.
+    test_outputs : tensor (T, N) or (T, N, O), or None
+    alpha : tensor, (T, m) or (T, m, O)
+        Coefficients with ``p_k - p_0 = J_0^T alpha_k``.
     """
 
     outputs: torch.Tensor
@@ -527,8 +650,8 @@ class LinearDynamics:
     """Linearized training dynamics around ``w_0`` from the tangent kernel at ``w_0``.
 
     For the linearization ``f_lin(x; p) = f(x; w_0) + grad f(x; w_0) . (p - w_0)`` (11.3.1),
-    GD with step ``h`` on the course's loss keeps ``p_k - p_0 = J_0^T alpha_k`` and moves the
-    training outputs by (11.5.9)
+    GD with course step ``h`` keeps ``p_k - p_0 = J_0^T alpha_k`` and moves the training
+    outputs by (11.5.9)
 
         u_{k+1} = u_k - A (u_k - y),   A = 2 h Theta,   B = I - A,
 
@@ -543,78 +666,161 @@ class LinearDynamics:
     and ``||p_k - p_0||^2 = alpha_k^T Theta alpha_k``.  One eigendecomposition serves every
     ``k`` and ``t``.
 
+    Several outputs: an (m, m) ``theta`` with (m, O) targets is the same kernel for each output
+    (each column evolves on its own); a full (m, m, O, O) ``theta`` is used as is (the
+    ``(m O, m O)`` system of the flattened outputs).
+
     Parameters
     ----------
-    theta : (m, m) tangent kernel at ``w_0`` on the training inputs
-    u0 : (m,) outputs at ``w_0``; y : (m,) targets
-    theta_test : optional (N, m) kernel between test and training inputs; f0_test : (N,)
+    theta : tensor, (m, m) or (m, m, O, O)
+        Tangent kernel at ``w_0`` on the training inputs.
+    u0 : tensor, (m,) or (m, O)
+        Outputs at ``w_0``.
+    y : tensor, (m,) or (m, O)
+        Targets (the shape of ``u0``).
+    theta_test : tensor (N, m) or (N, m, O, O), optional
+        Kernel between test and training inputs, in ``theta``'s layout.
+    f0_test : tensor (N,) or (N, O), optional
+        Outputs at ``w_0`` on the test inputs (with ``theta_test``).
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes (named).
+    TypeError
+        If a tensor argument has another dtype than ``theta``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> theta = torch.eye(2, dtype=torch.float64)
+    >>> dyn = LinearDynamics(theta, torch.zeros(2).double(), torch.tensor([1.0, 2.0]).double())
+    >>> dyn.gradient_descent(0.25, [0, 1, 2]).outputs.tolist()  # u_k - y = (1/2)^k (u_0 - y)
+    [[0.0, 0.0], [0.5, 1.0], [0.75, 1.5]]
     """
 
     def __init__(self, theta: Any, u0: Any, y: Any, *, theta_test: Any = None, f0_test: Any = None):
-        theta = as_tensor(theta, "theta", ndim=2)
+        theta = as_tensor(theta, "theta", ndim=(2, 4))
         if theta.shape[0] != theta.shape[1]:
-            raise ValueError(f"theta must be square, got shape {tuple(theta.shape)}")
+            raise ValueError(f"theta must be square over points, got shape {tuple(theta.shape)}")
         m = theta.shape[0]
-        self.u0 = as_tensor(u0, "u0", dtype=theta.dtype, device=theta.device, ndim=1)
-        self.y = as_tensor(y, "y", dtype=theta.dtype, device=theta.device, ndim=1)
+        self.u0 = as_tensor_like(u0, "u0", theta, "theta", ndim=(1, 2))
+        self.y = as_tensor_like(y, "y", theta, "theta", ndim=(1, 2))
         for vec, nm in ((self.u0, "u0"), (self.y, "y")):
             if vec.shape[0] != m:
-                raise ValueError(f"{nm} must have {m} entries to match theta, got {vec.shape[0]}")
+                raise ValueError(f"{nm} must have {m} rows to match theta, got {vec.shape[0]}")
+        if self.u0.shape != self.y.shape:
+            raise ValueError(
+                f"u0 and y must have the same shape, got {tuple(self.u0.shape)} and "
+                f"{tuple(self.y.shape)}"
+            )
         if (theta_test is None) != (f0_test is None):
             raise ValueError("pass theta_test and f0_test together")
-        self.theta = symmetric_part(theta)
-        self.eig = SymmetricEigen(self.theta)
-        self.theta_test = None
-        self.f0_test = None
+        self.layout = OutputLayout(theta, "theta", self.y, "y")
+        self.theta = theta
+        self._m = m
+        self._K = symmetric_part(self.layout.kernel(theta, "theta"))
+        # copies: the caller may change its tensors in place after this call
+        self.u0, self.y = self.u0.clone(), self.y.clone()
+        self._u0, self._y = self.layout.targets(self.u0), self.layout.targets(self.y)
+        self.eig = SymmetricEigen(self._K)
+        self.theta_test = self.f0_test = self._K_te = None
         if theta_test is not None:
-            tt = as_tensor(theta_test, "theta_test", dtype=theta.dtype, device=theta.device, ndim=2)
-            if tt.shape[1] != m:
-                raise ValueError(f"theta_test must have {m} columns, got shape {tuple(tt.shape)}")
-            f0 = as_tensor(f0_test, "f0_test", dtype=theta.dtype, device=theta.device, ndim=1)
-            if f0.shape[0] != tt.shape[0]:
-                raise ValueError("f0_test must have one entry per row of theta_test")
+            tt = as_tensor_like(theta_test, "theta_test", theta, "theta")
+            self._n_test = tt.shape[0] if tt.dim() else 0
+            self._K_te = self.layout.kernel(tt, "theta_test", cols=m).clone()
+            f0 = as_tensor_like(f0_test, "f0_test", theta, "theta", ndim=(1, 2))
+            if tuple(f0.shape) != (self._n_test, *self.y.shape[1:]):
+                raise ValueError(
+                    f"f0_test must have shape {(self._n_test, *self.y.shape[1:])} "
+                    f"(one row per row of theta_test), got {tuple(f0.shape)}"
+                )
             self.theta_test, self.f0_test = tt, f0
+            self._f0_test = self.layout.targets(f0).clone()
         lam = self.eig.eigenvalues
-        self._zero = lam.abs() <= lam.abs().max() * m * torch.finfo(lam.dtype).eps
+        self._zero = lam.abs() <= lam.abs().max() * lam.shape[0] * torch.finfo(lam.dtype).eps
 
     @property
     def eigenvalues(self) -> torch.Tensor:
+        """Eigenvalues of the (flattened) kernel, ascending: (m,) or (m O,)."""
         return self.eig.eigenvalues
 
     def _trajectory(self, residual_factor, alpha_factor) -> LinearizedTrajectory:
         V = self.eig.eigenvectors
-        c0 = V.T @ (self.u0 - self.y)  # (m,)
-        R = residual_factor  # (T, m)
-        outputs = self.y + (R * c0) @ V.T
-        a_coef = alpha_factor * c0
-        alpha = a_coef @ V.T
+        c0 = V.T @ (self._u0 - self._y)  # (n, c)
+        outputs = self._y + V @ (residual_factor.unsqueeze(-1) * c0)  # (T, n, c)
+        a_coef = alpha_factor.unsqueeze(-1) * c0
+        alpha = V @ a_coef
         lam = self.eig.eigenvalues.clamp_min(0)
-        distance = torch.sqrt(((a_coef**2) * lam).sum(1))
+        distance = torch.sqrt(((a_coef**2) * lam.unsqueeze(-1)).sum((1, 2)))
         test = None
-        if self.theta_test is not None:
-            test = self.f0_test + alpha @ self.theta_test.T
-        loss = ((outputs - self.y) ** 2).sum(1)
-        return LinearizedTrajectory(outputs, loss, distance, test, alpha)
+        if self._K_te is not None:
+            test = self.layout.outputs(self._f0_test + self._K_te @ alpha, self._n_test)
+        loss = ((outputs - self._y) ** 2).sum((1, 2))
+        m = self._m
+        return LinearizedTrajectory(
+            self.layout.outputs(outputs, m), loss, distance, test, self.layout.outputs(alpha, m)
+        )
 
-    def gradient_descent(self, h: float, ks: Any) -> LinearizedTrajectory:
-        """Closed form of GD with course step ``h`` at the iterations ``ks`` (Remark 11.24)."""
-        h = check_positive(h, "h")
+    def gradient_descent(self, step_size: float, ks: Any) -> LinearizedTrajectory:
+        """Closed form of GD with course step ``step_size`` at the iterations ``ks``.
+
+        Remark 11.24 with the power inside the sum corrected to ``B^j``.
+
+        Parameters
+        ----------
+        step_size : float > 0
+            The course's step ``h``.
+        ks : int or sequence of int >= 0
+            Iteration counts.
+
+        Returns
+        -------
+        LinearizedTrajectory, indexed by ``ks``.
+
+        Raises
+        ------
+        ValueError
+            On a non-positive step or negative / non-integer iteration counts.
+        """
+        h = check_positive(step_size, "step_size")
         if isinstance(ks, range):
             ks = list(ks)
-        ks = as_tensor(ks, "ks", dtype=self.theta.dtype, device=self.theta.device, ndim=(0, 1))
+        ks = as_tensor(ks, "ks", dtype=self._K.dtype, device=self._K.device, ndim=(0, 1))
         ks = ks.reshape(-1, 1)
         if bool((ks < 0).any()) or bool((ks != ks.round()).any()):
             raise ValueError("ks must be nonnegative integers (iteration counts)")
         lam = self.eig.eigenvalues
-        base = 1 - 2 * h * lam
-        powk = base**ks
+        powk = (1 - 2 * h * lam) ** ks
         safe = torch.where(self._zero, torch.ones_like(lam), lam)
         alpha_f = torch.where(self._zero, -2 * h * ks, (powk - 1) / safe)
         return self._trajectory(powk, alpha_f)
 
     def gradient_flow(self, ts: Any) -> LinearizedTrajectory:
-        """Gradient flow ``du/dt = -2 Theta (u - y)`` at the times ``ts`` (course time)."""
-        ts = as_tensor(ts, "ts", dtype=self.theta.dtype, device=self.theta.device, ndim=(0, 1))
+        """Gradient flow ``du/dt = -2 Theta (u - y)`` at the course times ``ts``.
+
+        Parameters
+        ----------
+        ts : float or sequence of float >= 0
+
+        Returns
+        -------
+        LinearizedTrajectory, indexed by ``ts``.
+
+        Raises
+        ------
+        ValueError
+            On negative times.
+
+        Examples
+        --------
+        >>> import torch
+        >>> one = torch.ones(1, dtype=torch.float64)
+        >>> dyn = LinearDynamics(one[:, None], 0 * one, one)
+        >>> round(float(dyn.gradient_flow(0.5).outputs[0, 0]), 6)  # 1 - exp(-1)
+        0.632121
+        """
+        ts = as_tensor(ts, "ts", dtype=self._K.dtype, device=self._K.device, ndim=(0, 1))
         ts = ts.reshape(-1, 1)
         if bool((ts < 0).any()):
             raise ValueError("ts must be nonnegative times")
@@ -624,27 +830,59 @@ class LinearDynamics:
         return self._trajectory(torch.exp(-2 * ts * lam), alpha_f)
 
     @classmethod
-    def from_model(cls, model: torch.nn.Module, X: Any, y: Any, x_test: Any = None):
-        """Build the dynamics of ``model``'s linearization at its current parameters."""
+    def from_model(cls, model: torch.nn.Module, x: Any, y: Any, x_test: Any = None):
+        """The dynamics of ``model``'s linearization at its current parameters.
+
+        Kernels by :func:`ntklab.empirical.ntk` (full (m, m, O, O) for an O-output model).
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+        x : tensor, (m, ...)
+        y : tensor, (m,) or (m, O)
+        x_test : tensor (N, ...), optional
+
+        Returns
+        -------
+        LinearDynamics
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :func:`gradient_descent` does for its data.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = torch.nn.Linear(2, 3, dtype=torch.float64)
+        >>> x, y = torch.eye(2, dtype=torch.float64), torch.zeros(2, 3, dtype=torch.float64)
+        >>> LinearDynamics.from_model(net, x, y).theta.shape
+        torch.Size([2, 2, 3, 3])
+        """
         model = _check_model(model)
-        X, y = _data(model, X, y)
+        x, y = _data(model, x, y)
+        width = _width(y)
         with torch.no_grad():
-            u0 = _outputs(model, X)
+            u0 = _outputs(model, x, "x", width)
+        theta = ntk(model, x)
+        if width is not None and theta.dim() == 2:  # one output: ntk returns (m, m)
+            theta = theta[:, :, None, None]
         if x_test is None:
-            return cls(tangent_kernel(model, X), u0, y)
-        x_test = _data(model, x_test, X_name="x_test")
+            return cls(theta, u0, y)
+        x_test = _data(model, x_test, x_name="x_test")
         with torch.no_grad():
-            f0 = _outputs(model, x_test, "x_test")
-        return cls(
-            tangent_kernel(model, X), u0, y, theta_test=tangent_kernel(model, x_test, X), f0_test=f0
-        )
+            f0 = _outputs(model, x_test, "x_test", width)
+        theta_test = ntk(model, x_test, x)
+        if width is not None and theta_test.dim() == 2:
+            theta_test = theta_test[:, :, None, None]
+        return cls(theta, u0, y, theta_test=theta_test, f0_test=f0)
 
 
 def linearized_gradient_descent(
     model: torch.nn.Module,
-    X: Any,
+    x: Any,
     y: Any,
-    h: float,
+    step_size: float,
     steps: int,
     *,
     loss: str = "sum",
@@ -656,42 +894,83 @@ def linearized_gradient_descent(
 
     Iterates (11.5.9) in function space, ``u_{k+1} = u_k - 2 h Theta_0 (u_k - y)`` and
     ``alpha_{k+1} = alpha_k - 2 h (u_k - y)`` (``p_k - p_0 = J_0^T alpha_k``), which is exactly
-    GD on the parameters ``p`` without ever forming them.  Pass ``dynamics`` to reuse kernels.
-    Returns the trajectory for ``k = 0..steps``.
+    GD on the parameters ``p`` without ever forming them.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    x : tensor, (m, ...)
+    y : tensor, (m,) or (m, O)
+    step_size : float > 0
+        Step on the loss named by ``loss`` (see :func:`gradient_descent`).
+    steps : int >= 1
+    loss : {"sum", "half_sum", "mean", "half_mean"}
+    x_test : tensor (N, ...), optional
+    dynamics : LinearDynamics, optional
+        Reuse its kernels (then ``model``, ``x``, ``y``, ``x_test`` are not read).
+    progress : bool or None
+
+    Returns
+    -------
+    LinearizedTrajectory for ``k = 0..steps``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On bad arguments (named).
+    DivergenceError
+        If the residual explodes (a step above :func:`stability_limit`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Linear(2, 1, dtype=torch.float64)
+    >>> x, y = torch.eye(2, dtype=torch.float64), torch.tensor([1.0, -1.0]).double()
+    >>> traj = linearized_gradient_descent(net, x, y, 0.1, 200)
+    >>> [round(v, 6) for v in traj.outputs[-1].tolist()]
+    [1.0, -1.0]
     """
     steps = check_positive_int(steps, "steps")
     loss = check_choice(loss, "loss", LOSS_SCALES)
     if dynamics is None:
-        dynamics = LinearDynamics.from_model(model, X, y, x_test)
-    m = dynamics.theta.shape[0]
-    h = course_step(h, m, loss)
-    theta, y_ = dynamics.theta, dynamics.y
-    u = dynamics.u0.clone()
+        dynamics = LinearDynamics.from_model(model, x, y, x_test)
+    elif not isinstance(dynamics, LinearDynamics):
+        raise TypeError(f"dynamics must be a LinearDynamics, got {type(dynamics).__name__}")
+    h = to_course_step(step_size, dynamics.y.numel(), loss)
+    theta, y_ = dynamics._K, dynamics._y
+    u = dynamics._u0.clone()
     alpha = torch.zeros_like(u)
-    outs = torch.empty(steps + 1, m, dtype=u.dtype, device=u.device)
+    outs = torch.empty(steps + 1, *u.shape, dtype=u.dtype, device=u.device)
     alphas = torch.empty_like(outs)
+    r0 = float((dynamics._u0 - y_).norm())
     for k in _progress(range(steps + 1), enabled=progress, desc="linearized GD"):
         outs[k], alphas[k] = u, alpha
         if k == steps:
             break
         r = u - y_
-        if (
-            not bool(torch.isfinite(r).all())
-            or float(r.norm()) > 1e4 * float((dynamics.u0 - y_).norm()) + 1.0
-        ):
+        if not bool(torch.isfinite(r).all()) or float(r.norm()) > 1e4 * r0 + 1.0:
             raise DivergenceError(
                 f"linearized gradient descent diverged at iteration {k} with step size "
-                f"h = {h:.6g}; the stability limit is 1/lambda_max = "
+                f"{h:.6g}; the stability limit is 1/lambda_max = "
                 f"{1.0 / float(dynamics.eigenvalues[-1]):.6g}"
             )
         alpha = alpha - 2 * h * r
         u = u - 2 * h * (theta @ r)
-    loss_v = ((outs - y_) ** 2).sum(1)
-    dist = torch.sqrt(torch.einsum("ki,ij,kj->k", alphas, theta, alphas).clamp_min(0))
+    loss_v = ((outs - y_) ** 2).sum((1, 2))
+    dist = torch.sqrt(torch.einsum("kia,ij,kja->k", alphas, theta, alphas).clamp_min(0))
     test = None
-    if dynamics.theta_test is not None:
-        test = dynamics.f0_test + alphas @ dynamics.theta_test.T
-    return LinearizedTrajectory(outs, loss_v, dist, test, alphas)
+    if dynamics._K_te is not None:
+        test = dynamics.layout.outputs(
+            dynamics._f0_test + dynamics._K_te @ alphas, dynamics._n_test
+        )
+    m = dynamics._m
+    return LinearizedTrajectory(
+        dynamics.layout.outputs(outs, m),
+        loss_v,
+        dist,
+        test,
+        dynamics.layout.outputs(alphas, m),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -701,9 +980,17 @@ def linearized_gradient_descent(
 
 @dataclass
 class NaturalGradientHistory:
-    """``loss`` (K+1,) course loss, ``distance`` (K+1,) ``||w_k - w_0||``, ``model``."""
+    """What :func:`natural_gradient_descent` recorded.
 
-    eta: float
+    Attributes
+    ----------
+    step_size : float
+    loss : tensor, (K+1,) course loss
+    distance : tensor, (K+1,) ``||w_k - w_0||``
+    model : torch.nn.Module, the trained model
+    """
+
+    step_size: float
     loss: torch.Tensor
     distance: torch.Tensor
     model: torch.nn.Module
@@ -711,62 +998,107 @@ class NaturalGradientHistory:
 
 def natural_gradient_descent(
     model: torch.nn.Module,
-    X: Any,
+    x: Any,
     y: Any,
-    eta: float,
+    step_size: float,
     steps: int,
     *,
     ridge: float = 0.0,
     copy_model: bool = True,
     progress: bool | None = None,
 ) -> NaturalGradientHistory:
-    """Natural gradient descent for the square loss (Zhang, Martens & Grosse 2019):
+    """Natural gradient descent for the square loss (Zhang, Martens & Grosse 2019).
 
-        w_{k+1} = w_k - eta J^T (J J^T)^{-1} (u(w_k) - y),   J = J(w_k).
+        w_{k+1} = w_k - step_size J^T (J J^T + ridge I)^{-1} (u(w_k) - y),   J = J(w_k),
 
-    The step is independent of the loss normalization (the Fisher matrix and the gradient scale
-    together).  ``(J J^T + ridge I)`` is solved by :func:`ntklab.linalg.psd_solve` (Cholesky, no
-    inverse).  With a stable Jacobian ``||u_k - y||^2 <= (1 - eta)^k ||u_0 - y||^2`` (slides 001);
-    for the linearized model ``u_{k+1} - y = (1 - eta)(u_k - y)`` exactly.
+    with ``J`` from :func:`ntklab.empirical.jacobian`.  The step is independent of the loss
+    normalization (the Fisher matrix and the gradient scale together).  The system is solved by
+    :func:`ntklab.linalg.psd_solve` (Cholesky, no inverse).  With a stable Jacobian
+    ``||u_k - y||^2 <= (1 - step_size)^k ||u_0 - y||^2`` (slides 001); for the linearized model
+    ``u_{k+1} - y = (1 - step_size)(u_k - y)`` exactly.  One output per point.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        One output per point.
+    x : tensor, (m, ...)
+    y : tensor, (m,)
+    step_size : float in (0, 2]
+    steps : int >= 1
+    ridge : float >= 0
+        Absolute regularizer of ``J J^T``.
+    copy_model : bool
+    progress : bool or None
+
+    Returns
+    -------
+    NaturalGradientHistory
+
+    Raises
+    ------
+    ValueError, TypeError
+        On bad arguments (named).
+    DivergenceError
+        On a non-finite loss.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Linear(3, 1, dtype=torch.float64)
+    >>> x, y = torch.eye(2, 3, dtype=torch.float64), torch.tensor([1.0, -1.0]).double()
+    >>> hist = natural_gradient_descent(net, x, y, 0.5, 3)
+    >>> [round(float(hist.loss[k] / hist.loss[0]), 6) for k in range(4)]  # (1 - 1/2)^(2k)
+    [1.0, 0.25, 0.0625, 0.015625]
     """
     model = _check_model(model)
-    X, y = _data(model, X, y)
-    eta = check_positive(eta, "eta")
-    if eta > 2:
-        raise ValueError(f"eta must be at most 2 (|1 - eta| < 1 is needed), got {eta}")
+    x, y = _data(model, x, y)
+    step_size = check_positive(step_size, "step_size")
+    if step_size > 2:
+        raise ValueError(f"step_size must be at most 2 (|1 - step_size| < 1), got {step_size}")
+    if y.dim() != 1:
+        raise ValueError(f"y must be (m,): one output per point, got shape {tuple(y.shape)}")
     steps = check_positive_int(steps, "steps")
     ridge = check_nonnegative(ridge, "ridge")
-    _outputs(model, X)
+    _outputs(model, x)
     net = copy.deepcopy(model) if copy_model else model
     w0 = flat_parameters(net)
     w = w0.clone()
-    losses = torch.empty(steps + 1, dtype=X.dtype, device=X.device)
+    losses = torch.empty(steps + 1, dtype=x.dtype, device=x.device)
     dists = torch.empty_like(losses)
     params = [p for _, p in _trainable(net)]
     for k in _progress(range(steps + 1), enabled=progress, desc="natural gradient"):
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(w, params)
-            r = _outputs(net, X) - y
+            r = _outputs(net, x) - y
         losses[k] = (r * r).sum()
         dists[k] = (w - w0).norm()
         if not math.isfinite(float(losses[k])):
-            raise DivergenceError(f"natural gradient descent diverged at iteration {k}, eta={eta}")
+            raise DivergenceError(
+                f"natural gradient descent diverged at iteration {k}, step_size={step_size}"
+            )
         if k == steps:
             break
-        J = per_example_gradients(net, X, w)
+        J = jacobian(net, x)
         alpha = psd_solve(J @ J.T, r, ridge=ridge)
-        w = w - eta * (J.T @ alpha)
-    return NaturalGradientHistory(eta, losses, dists, net)
+        w = w - step_size * (J.T @ alpha)
+    return NaturalGradientHistory(step_size, losses, dists, net)
 
 
 @dataclass
 class Proximity:
     """Largest deviations of the trained network from its linearization over ``k = 0..K``.
 
-    ``distance``: ``max_k ||w_k - w_0||``;
-    ``kernel``: ``max_k ||Theta_hat(w_k) - Theta_hat(w_0)||_2``
-    over the recorded kernel steps; ``outputs``: ``max_k max_x |f(x; w_k) - f_lin(x; p_k)|`` over
-    the test inputs; plus the two histories.
+    Attributes
+    ----------
+    distance : float
+        ``max_k ||w_k - w_0||``.
+    kernel : float
+        ``max_k ||Theta_hat(w_k) - Theta_hat(w_0)||_2`` over the recorded kernel steps
+        (kernels flattened over outputs).
+    outputs : float
+        ``max_k max_x |f(x; w_k) - f_lin(x; p_k)|`` over the test inputs.
+    full : TrainingHistory
+    linear : LinearizedTrajectory
     """
 
     distance: float
@@ -778,20 +1110,50 @@ class Proximity:
 
 def compare_with_linearization(
     model: torch.nn.Module,
-    X: Any,
+    x: Any,
     y: Any,
-    h: float,
+    step_size: float,
     steps: int,
     x_test: Any,
     *,
     kernel_every: int | None = None,
     progress: bool | None = None,
 ) -> Proximity:
-    """Train ``model`` and its linearization with the same step ``h`` and measure how far apart
-    they get (Propositions 11.25 and 11.26 of Petersen & Zech).
+    """Train ``model`` and its linearization with the same step and measure how far apart they
+    get (Propositions 11.25 and 11.26 of Petersen & Zech).
 
-    The kernel ``Theta_hat(w_k)`` is compared with ``Theta_hat(w_0)`` every ``kernel_every``
-    steps (default: ``steps // 10``), in the spectral norm.
+    Parameters
+    ----------
+    model : torch.nn.Module
+    x : tensor, (m, ...)
+    y : tensor, (m,) or (m, O)
+    step_size : float > 0
+        The course's step.
+    steps : int >= 1
+    x_test : tensor, (N, ...)
+    kernel_every : int, optional
+        Compare ``Theta_hat(w_k)`` with ``Theta_hat(w_0)`` every this many steps (default
+        ``steps // 10``), in the spectral norm.
+    progress : bool or None
+
+    Returns
+    -------
+    Proximity
+
+    Raises
+    ------
+    ValueError, TypeError, DivergenceError
+        As :func:`gradient_descent`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> torch.manual_seed(0) and None
+    >>> net = torch.nn.Linear(2, 1, dtype=torch.float64)  # a linear model is its linearization
+    >>> x, y = torch.eye(2, dtype=torch.float64), torch.tensor([1.0, -1.0]).double()
+    >>> prox = compare_with_linearization(net, x, y, 0.1, 20, x)
+    >>> prox.outputs < 1e-12, prox.kernel < 1e-12
+    (True, True)
     """
     steps = check_positive_int(steps, "steps")
     every = (
@@ -801,11 +1163,21 @@ def compare_with_linearization(
     )
     ks = sorted(set(range(0, steps + 1, every)) | {steps})
     full = gradient_descent(
-        model, X, y, h, steps, x_test=x_test, kernel_steps=ks, patterns=None, progress=progress
+        model,
+        x,
+        y,
+        step_size,
+        steps,
+        x_test=x_test,
+        kernel_steps=ks,
+        patterns=None,
+        progress=progress,
     )
-    lin = linearized_gradient_descent(model, X, y, h, steps, x_test=x_test, progress=progress)
-    K0 = full.kernels[0]
-    kern = max(float(torch.linalg.matrix_norm(full.kernels[k] - K0, 2)) for k in ks)
+    lin = linearized_gradient_descent(
+        model, x, y, step_size, steps, x_test=x_test, progress=progress
+    )
+    K0 = flat_kernel(full.kernels[0])
+    kern = max(float(torch.linalg.matrix_norm(flat_kernel(full.kernels[k]) - K0, 2)) for k in ks)
     return Proximity(
         distance=float(full.distance.max()),
         kernel=kern,

@@ -32,7 +32,7 @@ is ``"full"``, the kernel that drives the linearized dynamics of the network exa
 Work is tiled over inputs (``batch_size`` points of ``x1`` and of ``x2`` at a time), so memory
 stays bounded by the tile's Jacobians plus the output.
 
-Dtypes follow :func:`ntklab.validation.as_model_input`: a floating tensor input must have the
+Dtypes follow :func:`ntklab.validation.as_tensor_like`: a floating tensor input must have the
 dtype of the model's parameters (``TypeError`` naming both otherwise); numpy arrays and Python
 numbers are cast to it.  Inputs are moved to the parameters' device.
 
@@ -51,7 +51,7 @@ from torch import nn
 from torch.func import functional_call, jacrev, vjp, vmap
 
 from ._activations import quiet_jvp as jvp
-from .validation import as_model_input, check_choice, check_positive_int
+from .validation import as_tensor_like, check_choice, check_positive_int
 
 __all__ = ["METHODS", "OUTPUTS", "jacobian", "nngp", "ntk", "ntk_by_parameter"]
 
@@ -98,7 +98,7 @@ def _check_model(model: Any, create_graph: Any) -> dict[str, torch.Tensor]:
 def _inputs(model, ref, x1, x2, names=("x1", "x2")):
     """``x1`` (N1, ...) and ``x2`` (N2, ...) (``x2 = x1`` when ``None``) for ``model``."""
     n1, n2 = names
-    x1 = as_model_input(x1, n1, dtype=ref.dtype, device=ref.device)
+    x1 = as_tensor_like(x1, n1, ref, "the model's parameters")
     if x1.dim() < 2 or x1.shape[0] < 1:
         raise ValueError(
             f"{n1} must have shape (N, ...) with N >= 1 points and at least one more "
@@ -112,7 +112,7 @@ def _inputs(model, ref, x1, x2, names=("x1", "x2")):
         )
     if x2 is None:
         return x1, x1
-    x2 = as_model_input(x2, n2, dtype=ref.dtype, device=ref.device)
+    x2 = as_tensor_like(x2, n2, ref, "the model's parameters")
     if x2.dim() != x1.dim() or x2.shape[1:] != x1.shape[1:] or x2.shape[0] < 1:
         raise ValueError(
             f"{n2} must have shape (N2, {', '.join(map(str, x1.shape[1:]))}) like {n1}, "
@@ -295,13 +295,20 @@ def ntk(
             f"method='structured' needs a network of ntklab.networks (a structured_ntk method); "
             f"got {type(model).__name__}: use 'jacobian' or 'ntk_vp'"
         )
+    # the closed forms sum over every layer; a frozen layer must not contribute
+    frozen = any(not p.requires_grad for p in model.parameters())
+    if method == "structured" and frozen:
+        raise ValueError(
+            "method='structured' sums over every parameter, but model has frozen parameters "
+            "(requires_grad=False): use 'jacobian' or 'ntk_vp', which contract the trainable ones"
+        )
     if method == "structured" and create_graph:
         raise ValueError(
             "method='structured' is not differentiable: with create_graph=True use "
             "'jacobian' or 'ntk_vp'"
         )
     if method == "auto":
-        method = "structured" if structured and not create_graph else "jacobian"
+        method = "structured" if structured and not create_graph and not frozen else "jacobian"
     ref = next(iter(params.values()))
     x1, x2 = _inputs(model, ref, x1, x2)
     same = x2 is x1

@@ -19,8 +19,8 @@ import torch
 
 __all__ = [
     "DEFAULT_DTYPE",
-    "as_model_input",
     "as_tensor",
+    "as_tensor_like",
     "check_choice",
     "check_finite_tensor",
     "check_matrix",
@@ -596,34 +596,6 @@ def make_generator(
     return gen
 
 
-def as_model_input(
-    x: Any,
-    name: str,
-    *,
-    dtype: torch.dtype,
-    device: Any = None,
-    ndim: int | tuple[int, ...] | None = None,
-    finite: bool = True,
-) -> torch.Tensor:
-    """Data for a model whose parameters have ``dtype``: the library's dtype policy.
-
-    A floating tensor must already have ``dtype``: another floating dtype is a ``TypeError``
-    naming ``name`` and both dtypes (a silent cast would hide a loss of precision or a mistake;
-    cast explicitly).  Numpy arrays, lists, Python numbers and integer tensors become ``dtype``.
-    The result is moved to ``device``; ``ndim`` and ``finite`` are as in :func:`as_tensor`.
-    """
-    if (
-        isinstance(x, torch.Tensor)
-        and (x.is_floating_point() or x.is_complex())
-        and x.dtype != dtype
-    ):
-        raise TypeError(
-            f"{name} has dtype {x.dtype} but the model's parameters have dtype {dtype}; "
-            f"cast one of them explicitly (e.g. {name}.to({dtype}))"
-        )
-    return as_tensor(x, name, dtype=dtype, device=device, ndim=ndim, finite=finite)
-
-
 def check_same_dtype(a: Any, a_name: str, b: Any, b_name: str) -> None:
     """Raise ``TypeError`` naming both arguments if ``a`` and ``b`` are floating tensors of
     different dtypes (the library's dtype policy: never cast silently, the caller casts).
@@ -641,13 +613,43 @@ def check_same_dtype(a: Any, a_name: str, b: Any, b_name: str) -> None:
     if (
         isinstance(a, torch.Tensor)
         and isinstance(b, torch.Tensor)
-        and a.is_floating_point()
-        and b.is_floating_point()
+        and (a.is_floating_point() or a.is_complex())
+        and (b.is_floating_point() or b.is_complex())
         and a.dtype != b.dtype
     ):
         raise TypeError(
             f"{a_name} has dtype {a.dtype} but {b_name} has dtype {b.dtype}; cast one explicitly"
         )
+
+
+def as_tensor_like(
+    x: Any,
+    name: str,
+    ref: torch.Tensor,
+    ref_name: str,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    finite: bool = True,
+) -> torch.Tensor:
+    """``x`` as a tensor of ``ref``'s dtype and device, refusing a tensor of another dtype.
+
+    The dtype policy: a floating tensor whose dtype differs from ``ref``'s is a ``TypeError``
+    naming both arguments and dtypes (:func:`check_same_dtype`; cast explicitly); numpy arrays,
+    lists, numbers and integer tensors take ``ref``'s dtype.  The device follows ``ref``.
+    ``ndim`` and ``finite`` are as in :func:`as_tensor`.  Data for a model pass one of its
+    parameters as ``ref`` and ``"the model's parameters"`` as ``ref_name``.
+
+    Examples
+    --------
+    >>> as_tensor_like([1, 2], "x", torch.zeros(1, dtype=torch.float32), "w").dtype
+    torch.float32
+    >>> as_tensor_like(torch.ones(2), "x", torch.zeros(1, dtype=torch.float64), "w")
+    Traceback (most recent call last):
+    ...
+    TypeError: x has dtype torch.float32 but w has dtype torch.float64; cast one explicitly
+    """
+    check_same_dtype(x, name, ref, ref_name)
+    return as_tensor(x, name, dtype=ref.dtype, device=ref.device, ndim=ndim, finite=finite)
 
 
 def check_scalar_parameter(

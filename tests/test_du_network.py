@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ntklab import dynamics as D
+from ntklab.empirical import jacobian
 from ntklab.networks import DuNetwork, TwoLayerReLU, independent_init
 
 
@@ -50,7 +50,7 @@ def test_jacobian_under_vmap_matches_closed_form():
     # grad_{w_r} f(x) = n^{-1/2} a_r 1{w_r . x >= 0} x (no tie at 0 for Gaussian draws)
     net = DuNetwork(3, 40, seed=1)
     X = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    J = D.per_example_gradients(net, X)
+    J = jacobian(net, X)
     act = (X @ net.W.detach().T > 0).double()
     ref = (act * net.a)[:, :, None] * X[:, None, :] / math.sqrt(40)
     torch.testing.assert_close(J, ref.reshape(6, -1), rtol=1e-14, atol=1e-15)

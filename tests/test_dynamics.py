@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ntklab import dynamics as D
+from ntklab.empirical import ntk
 from ntklab.networks import DuNetwork
 
 
@@ -32,17 +33,19 @@ def _jacobian_reference(net, X):
 
 
 def _safe_step(net, X, frac=0.5):
-    lam = torch.linalg.eigvalsh(D.tangent_kernel(net, X))
+    lam = torch.linalg.eigvalsh(ntk(net, X))
     return frac / (lam[0] + lam[-1]).item()
 
 
-def test_per_example_gradients_and_kernel_match_autograd(device):
-    net, (X, _) = _net(device=device), _data(device=device)
-    J = D.per_example_gradients(net, X)
-    assert J.dtype == torch.float64
-    assert J.device.type == device.type
-    torch.testing.assert_close(J, _jacobian_reference(net, X), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(D.tangent_kernel(net, X), J @ J.T, rtol=1e-10, atol=1e-10)
+def test_recorded_kernels_match_autograd_jacobians(device):
+    net, (X, y) = _net(device=device), _data(device=device)
+    hist = D.gradient_descent(net, X, y, _safe_step(net, X), 1, kernel_steps=[0, 1])
+    J = _jacobian_reference(net, X)
+    assert hist.kernels[0].dtype == torch.float64
+    assert hist.kernels[0].device.type == device.type
+    torch.testing.assert_close(hist.kernels[0], J @ J.T, rtol=1e-10, atol=1e-10)
+    J1 = _jacobian_reference(hist.model, X)
+    torch.testing.assert_close(hist.kernels[1], J1 @ J1.T, rtol=1e-10, atol=1e-10)
 
 
 def test_gradient_descent_matches_manual_loop(device):
@@ -71,7 +74,7 @@ def test_loss_normalizations_rescale_the_step(loss, factor):
     h = _safe_step(net, X)
     a = D.gradient_descent(net, X, y, h, 10)
     b = D.gradient_descent(net, X, y, factor * h, 10, loss=loss)
-    assert b.h == pytest.approx(h)
+    assert b.step_size == pytest.approx(h)
     torch.testing.assert_close(a.outputs, b.outputs, rtol=1e-12, atol=1e-12)
 
 
@@ -157,39 +160,42 @@ def test_natural_gradient_rate_on_linear_model():
 
 def test_divergence_error_names_step():
     net, (X, y) = _net(), _data()
-    lam = torch.linalg.eigvalsh(D.tangent_kernel(net, X))[-1].item()
-    with pytest.raises(ValueError, match=r"^step size h = "):
+    lam = torch.linalg.eigvalsh(ntk(net, X))[-1].item()
+    with pytest.raises(ValueError, match=r"^step_size = "):
         D.gradient_descent(net, X, y, 3.0 / lam, 5)
     with (
-        pytest.warns(RuntimeWarning, match=r"^step size h = .* stability limit"),
-        pytest.raises(D.DivergenceError, match=r"^gradient descent diverged .* step size h = "),
+        pytest.warns(RuntimeWarning, match=r"^step_size = .* stability limit"),
+        pytest.raises(
+            D.DivergenceError,
+            match=r"^gradient descent diverged .*ntklab\.dynamics\.stability_limit",
+        ),
     ):
         D.gradient_descent(net, X, y, 50.0 / lam, 200, check_step="warn")
 
 
 def test_bad_input():
     net, (X, y) = _net(), _data()
-    with pytest.raises(ValueError, match=r"^X and y must have the same length"):
+    with pytest.raises(ValueError, match=r"^x and y must have the same length"):
         D.gradient_descent(net, X, y[:-1], 0.01, 3)
     with pytest.raises(ValueError, match=r"^steps must"):
         D.gradient_descent(net, X, y, 0.01, 0)
-    with pytest.raises(ValueError, match=r"^X of shape"):
+    with pytest.raises(ValueError, match=r"^x of shape"):
         D.gradient_descent(net, X[:, :2], y, 0.01, 3)
-    with pytest.raises(ValueError, match=r"^model must have a scalar output"):
+    with pytest.raises(ValueError, match=r"does not match the targets \(one output per point\)"):
         D.gradient_descent(torch.nn.Linear(3, 2).double(), X, y, 0.01, 3)
     with pytest.raises(TypeError, match=r"^model must be a torch\.nn\.Module"):
         D.gradient_descent("net", X, y, 0.01, 3)
-    with pytest.raises(ValueError, match=r"^h must"):
+    with pytest.raises(ValueError, match=r"^step_size must"):
         D.gradient_descent(net, X, y, -1.0, 3)
     with pytest.raises(ValueError, match=r"^loss must be one of"):
         D.gradient_descent(net, X, y, 0.01, 3, loss="l1")
     with pytest.raises(ValueError, match=r"^kernel_steps must"):
         D.gradient_descent(net, X, y, 0.01, 3, kernel_steps=[5])
-    with pytest.raises(ValueError, match=r"^eta must"):
+    with pytest.raises(ValueError, match=r"^step_size must"):
         D.natural_gradient_descent(net, X, y, 2.5, 3)
     with pytest.raises(ValueError, match=r"^ks must"):
         D.LinearDynamics(torch.eye(2), [0.0, 0.0], [1.0, 1.0]).gradient_descent(0.1, [-1])
-    with pytest.raises(ValueError, match=r"^u0 must have 2 entries"):
+    with pytest.raises(ValueError, match=r"^u0 must have 2 rows"):
         D.LinearDynamics(torch.eye(2), [0.0], [1.0, 1.0])
 
 
@@ -211,4 +217,92 @@ def test_structured_kernel_path_agrees_with_jacobian():
     X, _ = _data(m=7, d=3)
     net = ShallowLeCun(3, 40, activation="erf", seed=1)
     J = _jacobian_reference(net, X)
-    torch.testing.assert_close(D.tangent_kernel(net, X), J @ J.T, rtol=1e-10, atol=1e-10)
+    theta = D.LinearDynamics.from_model(net, X, torch.zeros(7, dtype=torch.float64)).theta
+    torch.testing.assert_close(theta, J @ J.T, rtol=1e-10, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------------------------
+# several outputs
+
+
+def _net3(d=3, n=32, seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Linear(d, n), torch.nn.Tanh(), torch.nn.Linear(n, 3)
+    ).double()
+
+
+def _jacobian_reference_multi(net, X):
+    """Independent (m O, P) Jacobian: one autograd backward per (example, output)."""
+    rows = []
+    for x in X:
+        out = net(x.unsqueeze(0))[0]
+        for a in range(out.shape[0]):
+            gs = torch.autograd.grad(out[a], list(net.parameters()), retain_graph=True)
+            rows.append(torch.cat([g.reshape(-1) for g in gs]))
+    return torch.stack(rows)
+
+
+def test_gradient_descent_several_outputs_matches_manual_loop():
+    net, (X, _) = _net3(), _data()
+    Y = torch.randn(6, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    hist = D.gradient_descent(net, X, Y, 0.01, 15, loss="mean", x_test=X[:2], kernel_steps=[0])
+    ref = _net3()
+    for _ in range(15):
+        loss = ((ref(X) - Y) ** 2).sum() / 18
+        gs = torch.autograd.grad(loss, list(ref.parameters()))
+        with torch.no_grad():
+            for p, g in zip(ref.parameters(), gs, strict=True):
+                p -= 0.01 * g
+    assert hist.outputs.shape == (16, 6, 3)
+    assert hist.test_outputs.shape == (16, 2, 3)
+    assert hist.step_size == pytest.approx(0.01 / 18)
+    torch.testing.assert_close(hist.outputs[-1], ref(X).detach(), rtol=1e-12, atol=1e-12)
+    J = _jacobian_reference_multi(net, X)
+    K0 = hist.kernels[0].permute(0, 2, 1, 3).reshape(18, 18)
+    torch.testing.assert_close(K0, J @ J.T, rtol=1e-10, atol=1e-10)
+
+
+def test_linearized_dynamics_several_outputs_equal_parameter_space_gd():
+    net, (X, _) = _net3(seed=1), _data()
+    Xt = _data(m=4, seed=5)[0]
+    Y = torch.randn(6, 3, generator=torch.Generator().manual_seed(10), dtype=torch.float64)
+    J, Jt = _jacobian_reference_multi(net, X), _jacobian_reference_multi(net, Xt)
+    h = 0.4 / torch.linalg.eigvalsh(J @ J.T)[-1].item()
+    traj = D.linearized_gradient_descent(net, X, Y, h, 12, x_test=Xt)
+    closed = D.LinearDynamics.from_model(net, X, Y, x_test=Xt).gradient_descent(h, range(13))
+    with torch.no_grad():
+        u0, f0t = net(X).reshape(-1), net(Xt).reshape(-1)
+    dp = torch.zeros(J.shape[1], dtype=torch.float64)
+    for k in range(13):
+        for run in (traj, closed):
+            torch.testing.assert_close(run.outputs[k].reshape(-1), u0 + J @ dp, atol=1e-10, rtol=0)
+            torch.testing.assert_close(
+                run.test_outputs[k].reshape(-1), f0t + Jt @ dp, atol=1e-10, rtol=0
+            )
+            assert run.distance[k].item() == pytest.approx(dp.norm().item(), rel=1e-7, abs=1e-11)
+        dp = dp - h * 2 * J.T @ (u0 + J @ dp - Y.reshape(-1))
+
+
+def test_linear_dynamics_shared_kernel_is_per_output():
+    theta = torch.randn(5, 5, generator=torch.Generator().manual_seed(11)).double()
+    theta = theta @ theta.T
+    g = torch.Generator().manual_seed(12)
+    U0, Y = (torch.randn(5, 2, generator=g, dtype=torch.float64) for _ in range(2))
+    tt = torch.randn(3, 5, generator=g, dtype=torch.float64)
+    f0t = torch.randn(3, 2, generator=g, dtype=torch.float64)
+    both = D.LinearDynamics(theta, U0, Y, theta_test=tt, f0_test=f0t).gradient_flow([0.0, 0.3])
+    for a in range(2):
+        one = D.LinearDynamics(theta, U0[:, a], Y[:, a], theta_test=tt, f0_test=f0t[:, a])
+        one = one.gradient_flow([0.0, 0.3])
+        torch.testing.assert_close(both.outputs[..., a], one.outputs)
+        torch.testing.assert_close(both.test_outputs[..., a], one.test_outputs)
+        torch.testing.assert_close(both.alpha[..., a], one.alpha)
+    with pytest.raises(TypeError, match=r"^u0 has dtype torch\.float32 but theta"):
+        D.LinearDynamics(theta, U0.float(), Y)
+
+
+def test_dtype_mismatch_is_refused():
+    net, (X, y) = _net(), _data()
+    with pytest.raises(TypeError, match=r"^x has dtype torch\.float32 but the model's parameters"):
+        D.gradient_descent(net, X.float(), y, 0.01, 3)

@@ -375,3 +375,25 @@ def test_kernels_are_detached_by_default_and_structured_is_not_differentiable():
 def test_more_bad_input_is_named(call, match, error):
     with pytest.raises(error, match=rf"^{match}\b"):
         call(MLP(3, 5, 1, seed=0, dtype=torch.float32))
+
+
+def test_frozen_layers_are_left_out_of_the_kernel_on_every_path():
+    # reference: the Jacobian of the trainable parameter alone, by autograd per example
+    torch.manual_seed(0)
+    net = ShallowNTK(3, 16, seed=0)
+    net.b.requires_grad_(False)
+    net.c.requires_grad_(False)
+    x = torch.randn(5, 3, dtype=torch.float64)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    assert len(trainable) == 2  # U and v
+    rows = []
+    for xi in x:
+        grads = torch.autograd.grad(net(xi[None]).sum(), trainable)
+        rows.append(torch.cat([g.reshape(-1) for g in grads]))
+    J = torch.stack(rows)
+    expected = J @ J.T
+    for method in ("auto", "jacobian", "ntk_vp"):
+        k = empirical.ntk(net, x, method=method)
+        torch.testing.assert_close(k, expected, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="frozen parameters"):
+        empirical.ntk(net, x, method="structured")

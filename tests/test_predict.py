@@ -6,6 +6,7 @@ References: scipy's ODE solver and matrix exponential, iterated gradient descent
 
 from __future__ import annotations
 
+import copy
 from collections import namedtuple
 
 import numpy as np
@@ -15,12 +16,13 @@ import scipy.linalg
 import torch
 
 from ntklab.analytic import kappa0, kappa1
+from ntklab.dynamics import from_course_step
 from ntklab.predict import (
     Gaussian,
-    course_time,
     gp_inference,
     gradient_descent_mse,
     gradient_descent_mse_ensemble,
+    log_marginal_likelihood,
     train_ensemble,
 )
 
@@ -135,7 +137,7 @@ def test_learning_rate_and_diag_reg_conventions():
     )
 
 
-def test_course_time_conversion_against_course_gradient_descent():
+def test_from_course_step_matches_course_gradient_descent():
     """Course loss sum_i (f_i - y_i)^2 with step h: t_course = h k corresponds to tau = 2 m h k."""
     phi_tr, _ = _features(10)
     g = torch.Generator().manual_seed(11)
@@ -146,7 +148,7 @@ def test_course_time_conversion_against_course_gradient_descent():
     k = 3000
     for _ in range(k):
         w = w - h * 2 * phi_tr.T @ (phi_tr @ w - y)
-    f = gradient_descent_mse(K, y)(course_time(h * k, 8))
+    f = gradient_descent_mse(K, y)(from_course_step(h * k, 8, "half_mean"))
     torch.testing.assert_close(f, phi_tr @ w, atol=1e-4, rtol=0)
 
 
@@ -309,27 +311,33 @@ def test_gaussian_sampling_and_quantiles():
 
 def test_bad_input_gradient_descent_mse():
     K = torch.eye(3, dtype=torch.float64)
+
+    def ones(*shape):
+        return torch.ones(*shape, dtype=torch.float64)
+
+    with pytest.raises(TypeError, match=r"^y_train has dtype torch\.float32 but k_train_train"):
+        gradient_descent_mse(K, torch.ones(3))
     with pytest.raises(ValueError, match=r"^y_train\b"):
-        gradient_descent_mse(K, torch.ones(4))
+        gradient_descent_mse(K, ones(4))
     with pytest.raises(ValueError, match=r"^y_train\b"):
-        gradient_descent_mse(K, torch.tensor([1.0, float("nan"), 0.0]))
+        gradient_descent_mse(K, torch.tensor([1.0, float("nan"), 0.0], dtype=torch.float64))
     with pytest.raises(ValueError, match=r"^k_train_train\b"):
-        gradient_descent_mse(torch.ones(3, 2), torch.ones(3))
+        gradient_descent_mse(ones(3, 2), ones(3))
     with pytest.raises(ValueError, match=r"^learning_rate\b"):
-        gradient_descent_mse(K, torch.ones(3), learning_rate=-1.0)
+        gradient_descent_mse(K, ones(3), learning_rate=-1.0)
     with pytest.raises(ValueError, match=r"^diag_reg\b"):
-        gradient_descent_mse(K, torch.ones(3), diag_reg=-0.1)
-    predict = gradient_descent_mse(K, torch.ones(3))
+        gradient_descent_mse(K, ones(3), diag_reg=-0.1)
+    predict = gradient_descent_mse(K, ones(3))
     with pytest.raises(ValueError, match="t must be >= 0"):
         predict(-1.0)
     with pytest.raises(ValueError, match="t must be finite"):
         predict(float("inf"))
     with pytest.raises(ValueError, match=r"^k_test_train\b"):
-        predict(1.0, 0.0, None, torch.ones(2, 4))
+        predict(1.0, 0.0, None, ones(2, 4))
     with pytest.raises(ValueError, match=r"^fx_test_0\b"):
-        predict(1.0, 0.0, torch.ones(2), None)
+        predict(1.0, 0.0, ones(2), None)
     with pytest.raises(ValueError, match=r"^fx_train_0\b"):
-        predict(1.0, torch.ones(5))
+        predict(1.0, ones(5))
     with pytest.raises(TypeError, match="t must be"):
         predict(True)
 
@@ -339,7 +347,9 @@ def test_bad_input_ensemble():
     with pytest.raises(ValueError, match="same length"):
         gradient_descent_mse_ensemble(relu_kernel_fn, x, y[:-1])
     with pytest.raises(ValueError, match=r"^y_train\b"):
-        gradient_descent_mse_ensemble(relu_kernel_fn, x, torch.full((10,), float("inf")))
+        gradient_descent_mse_ensemble(
+            relu_kernel_fn, x, torch.full((10,), float("inf"), dtype=torch.float64)
+        )
     with pytest.raises(ValueError, match=r"^learning_rate\b"):
         gradient_descent_mse_ensemble(relu_kernel_fn, x, y, learning_rate=0.0)
     with pytest.raises(TypeError, match=r"^kernel_fn\b"):
@@ -356,15 +366,15 @@ def test_bad_input_ensemble():
     with pytest.raises(ValueError, match="t must be >= 0"):
         ens(-0.5, xt)
     with pytest.raises(ValueError, match=r"^x_test\b"):
-        ens(1.0, torch.ones(4, 5))
+        ens(1.0, torch.ones(4, 5, dtype=torch.float64))
     with pytest.raises(TypeError, match=r"^compute_cov\b"):
         ens(1.0, xt, "ntk", "yes")
     with pytest.raises(ValueError, match=r"^num_samples\b"):
         ens(1.0, xt, "ntk", True).sample(0)
     with pytest.raises(ValueError, match="q must"):
         ens(1.0, xt, "ntk", True).quantile(1.5)
-    with pytest.raises(ValueError, match=r"^t_course\b"):
-        course_time(-1.0, 3)
+    with pytest.raises(ValueError, match=r"^step_size\b"):
+        from_course_step(-1.0, 3)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -399,16 +409,213 @@ def test_train_ensemble_bad_input():
     x = torch.zeros(4, 2, dtype=torch.float64)
     nets = [ShallowLeCun(2, 4, seed=0)]
     with pytest.raises(TypeError, match=r"^models\b"):
-        train_ensemble(["net"], x, torch.zeros(4), steps=1, step_size=0.1)
+        train_ensemble(["net"], x, torch.zeros(4, dtype=torch.float64), steps=1, step_size=0.1)
     with pytest.raises(ValueError, match="same length"):
-        train_ensemble(nets, x, torch.zeros(3), steps=1, step_size=0.1)
+        train_ensemble(nets, x, torch.zeros(3, dtype=torch.float64), steps=1, step_size=0.1)
     with pytest.raises(ValueError, match=r"^step_size\b"):
-        train_ensemble(nets, x, torch.zeros(4), steps=1, step_size=-1.0)
+        train_ensemble(nets, x, torch.zeros(4, dtype=torch.float64), steps=1, step_size=-1.0)
     with pytest.raises(ValueError, match=r"^steps\b"):
-        train_ensemble(nets, x, torch.zeros(4), steps=-1, step_size=0.1)
+        train_ensemble(nets, x, torch.zeros(4, dtype=torch.float64), steps=-1, step_size=0.1)
     with pytest.raises(ValueError, match=r"^loss\b"):
-        train_ensemble(nets, x, torch.zeros(4), steps=1, step_size=0.1, loss="mse")
+        train_ensemble(
+            nets, x, torch.zeros(4, dtype=torch.float64), steps=1, step_size=0.1, loss="mse"
+        )
     with pytest.raises(ValueError, match="same parameter"):
         train_ensemble(
-            [nets[0], ShallowLeCun(2, 5, seed=1)], x, torch.zeros(4), steps=1, step_size=0.1
+            [nets[0], ShallowLeCun(2, 5, seed=1)],
+            x,
+            torch.zeros(4, dtype=torch.float64),
+            steps=1,
+            step_size=0.1,
         )
+
+
+# ----------------------------------------------------------------------------------------------
+# no stale caches, dtype policy
+
+
+def test_ensemble_sees_x_test_changed_in_place():
+    """Regression: test kernels were cached by the identity of x_test (stale predictions)."""
+    x, xt, y = _setup(100)
+    ens = gradient_descent_mse_ensemble(relu_kernel_fn, x, y)
+    other = _unit(6, 3, 202)
+    for t in (None, 3.0):
+        xt_mut = xt.clone()
+        ens(t, xt_mut, "ntk", compute_cov=True)
+        xt_mut.copy_(other)  # same object, new content
+        got = ens(t, xt_mut, "ntk", compute_cov=True)
+        ref = gradient_descent_mse_ensemble(relu_kernel_fn, x, y)(t, other, "ntk", compute_cov=True)
+        torch.testing.assert_close(got.mean, ref.mean)
+        torch.testing.assert_close(got.covariance, ref.covariance)
+
+
+def test_ensemble_refuses_mixed_dtypes():
+    x, xt, y = _setup(110)
+    ens = gradient_descent_mse_ensemble(relu_kernel_fn, x.float(), y.float())
+    with pytest.raises(TypeError, match=r"x_test.*float64.*x_train.*float32"):
+        ens(1.0, xt)
+    assert ens(1.0, xt.float()).dtype == torch.float32
+
+
+# ----------------------------------------------------------------------------------------------
+# log marginal likelihood
+
+
+def _psd(n, seed, jitter=0.1):
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(n, n, generator=g, dtype=torch.float64)
+    return A @ A.T / n + jitter * torch.eye(n, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("k_out", [None, 3])
+@pytest.mark.parametrize("diag_reg", [0.0, 0.2])
+def test_log_marginal_likelihood_matches_scipy(k_out, diag_reg):
+    import scipy.stats
+
+    K = _psd(7, 1)
+    shape = (7,) if k_out is None else (7, k_out)
+    y = torch.randn(shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    C = K.numpy() + diag_reg * np.trace(K.numpy()) / 7 * np.eye(7)
+    cols = y.numpy().reshape(7, -1).T
+    ref = sum(scipy.stats.multivariate_normal(np.zeros(7), C).logpdf(c) for c in cols)
+    got = log_marginal_likelihood(K, y, diag_reg=diag_reg)
+    assert float(got) == pytest.approx(ref, rel=1e-12)
+
+
+def test_log_marginal_likelihood_full_kernel_is_the_joint_density():
+    import scipy.stats
+
+    K, B = _psd(5, 3), _psd(2, 4)
+    K4 = K[:, :, None, None] * B[None, None]  # K (x) B over outputs
+    y = torch.randn(5, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    ref = scipy.stats.multivariate_normal(np.zeros(10), np.kron(K, B)).logpdf(y.numpy().ravel())
+    assert float(log_marginal_likelihood(K4, y)) == pytest.approx(ref, rel=1e-12)
+
+
+def test_log_marginal_likelihood_gradcheck_and_errors():
+    y = torch.randn(6, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    A = torch.randn(6, 6, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    A.requires_grad_(True)
+
+    def f(A):
+        return log_marginal_likelihood(A @ A.T + 0.5 * torch.eye(6, dtype=A.dtype), y, diag_reg=0.1)
+
+    assert torch.autograd.gradcheck(f, (A,))
+    with pytest.raises(ValueError, match="not positive definite"):
+        log_marginal_likelihood(-torch.eye(3, dtype=torch.float64), torch.ones(3).double())
+    with pytest.raises(TypeError, match=r"^y_train has dtype"):
+        log_marginal_likelihood(torch.eye(3, dtype=torch.float64), torch.ones(3))
+
+
+# ----------------------------------------------------------------------------------------------
+# several outputs: (N1, N2) kernels shared by outputs, full (N1, N2, O, O) kernels
+
+
+def test_shared_kernel_with_several_outputs_equals_per_output_solves():
+    phi_tr, phi_te = _features(40)
+    K, K_te = phi_tr @ phi_tr.T / 40, phi_te @ phi_tr.T / 40
+    y = torch.randn(8, 3, generator=torch.Generator().manual_seed(41), dtype=torch.float64)
+    times = [0.0, 2.0, 50.0]
+    f, g = gradient_descent_mse(K, y, learning_rate=1.5)(times, 0.0, None, K_te)
+    assert f.shape == (3, 8, 3)
+    assert g.shape == (3, 5, 3)
+    for a in range(3):
+        # N = 8 * 3 entries in the joint loss, 8 in one column's: learning rate / 3 per column
+        fa, ga = gradient_descent_mse(K, y[:, a], learning_rate=0.5)(times, 0.0, None, K_te)
+        torch.testing.assert_close(f[..., a], fa)
+        torch.testing.assert_close(g[..., a], ga)
+
+
+def test_full_kernel_against_explicit_kronecker_system():
+    phi_tr, phi_te = _features(50)
+    K, K_te = phi_tr @ phi_tr.T / 40, phi_te @ phi_tr.T / 40
+    B = _psd(2, 51)
+    K4, K4_te = K[:, :, None, None] * B, K_te[:, :, None, None] * B
+    y = torch.randn(8, 2, generator=torch.Generator().manual_seed(52), dtype=torch.float64)
+    f0 = torch.randn(8, 2, generator=torch.Generator().manual_seed(53), dtype=torch.float64)
+    Kf, Kf_te = np.kron(K.numpy(), B.numpy()), np.kron(K_te.numpy(), B.numpy())
+    r0 = (f0 - y).numpy().ravel()
+    tau, N = 7.0, 16
+    f_ref = y.numpy().ravel() + scipy.linalg.expm(-Kf * tau / N) @ r0
+    A = np.linalg.solve(Kf, np.eye(16) - scipy.linalg.expm(-Kf * tau / N))
+    g_ref = -Kf_te @ A @ r0
+    f, g = gradient_descent_mse(K4, y)(tau, f0, None, K4_te)
+    np.testing.assert_allclose(f.numpy().ravel(), f_ref, atol=1e-10)
+    np.testing.assert_allclose(g.numpy().ravel(), g_ref, atol=1e-10)
+    # GP posterior with the full kernel: textbook formulas on the flat system
+    K4_tt = (phi_te @ phi_te.T / 40)[:, :, None, None] * B
+    post = gp_inference(K4, y)(K4_te, K4_tt)
+    Kf_tt = np.kron((phi_te @ phi_te.T / 40).numpy(), B.numpy())
+    mean_ref = Kf_te @ np.linalg.inv(Kf) @ y.numpy().ravel()
+    cov_ref = Kf_tt - Kf_te @ np.linalg.inv(Kf) @ Kf_te.T
+    assert post.mean.shape == (5, 2)
+    assert post.covariance.shape == (5, 5, 2, 2)
+    np.testing.assert_allclose(post.mean.numpy().ravel(), mean_ref, atol=1e-8)
+    cov = post.covariance.permute(0, 2, 1, 3).reshape(10, 10).numpy()
+    np.testing.assert_allclose(cov, cov_ref, atol=1e-8)
+    np.testing.assert_allclose(
+        post.std().numpy().ravel(), np.sqrt(np.diag(cov_ref).clip(0)), atol=1e-6
+    )
+    assert post.sample(3, seed=0).shape == (3, 5, 2)
+    with pytest.raises(ValueError, match=r"^y_train must have shape \(m, 2\)"):
+        gradient_descent_mse(K4, y[:, 0])
+    with pytest.raises(ValueError, match=r"^k_test_train must be \(N1, N2, O, O\)"):
+        gradient_descent_mse(K4, y)(1.0, 0.0, None, K4_te[..., :1])
+
+
+def test_ensemble_with_full_identity_kernel_equals_shared_kernel():
+    x, xt, y = _setup(60, k_out=2)
+    eye = torch.eye(2, dtype=torch.float64)
+
+    def full_fn(x1, x2=None):
+        k = relu_kernel_fn(x1, x2)
+        return Kernel(k.nngp[:, :, None, None] * eye, k.ntk[:, :, None, None] * eye)
+
+    for t in (None, 4.0):
+        for get in ("ntk", "nngp"):
+            a = gradient_descent_mse_ensemble(relu_kernel_fn, x, y)(t, xt, get, compute_cov=True)
+            b = gradient_descent_mse_ensemble(full_fn, x, y)(t, xt, get, compute_cov=True)
+            torch.testing.assert_close(b.mean, a.mean)
+            assert b.covariance.shape == (6, 6, 2, 2)
+            torch.testing.assert_close(b.covariance[:, :, 0, 0], a.covariance)
+            torch.testing.assert_close(b.covariance[:, :, 0, 1], torch.zeros_like(a.covariance))
+
+
+def test_train_ensemble_several_outputs_matches_manual_loop():
+    torch.manual_seed(3)
+    nets = [
+        torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).double()
+        for _ in range(2)
+    ]
+    refs = [copy.deepcopy(n) for n in nets]
+    x = torch.randn(5, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    y = torch.randn(5, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    out = train_ensemble(nets, x, y, steps=10, step_size=0.3, loss="half_mean")
+    assert out.shape == (2, 5, 3)
+    for ref in refs:
+        for _ in range(10):
+            value = ((ref(x) - y) ** 2).sum() / (2 * 15)
+            grads = torch.autograd.grad(value, list(ref.parameters()))
+            with torch.no_grad():
+                for p, g in zip(ref.parameters(), grads, strict=True):
+                    p -= 0.3 * g
+    torch.testing.assert_close(out, torch.stack([r(x).detach() for r in refs]))
+
+
+def test_predictors_snapshot_their_training_data():
+    """Changing the caller's train tensors in place after construction changes nothing."""
+    x, xt, y = _setup(120)
+    K = relu_kernel_fn(x).ntk
+    K_te = relu_kernel_fn(xt, x).ntk
+    ref_f = gradient_descent_mse(K.clone(), y.clone())(2.0, 0.0, None, K_te)[1]
+    ref_gp = gp_inference(K.clone(), y.clone())(K_te).mean
+    ref_ens = gradient_descent_mse_ensemble(relu_kernel_fn, x.clone(), y.clone())(2.0, xt)
+    Km, ym, xm = K.clone(), y.clone(), x.clone()
+    f_fn, gp_fn = gradient_descent_mse(Km, ym), gp_inference(Km, ym)
+    ens = gradient_descent_mse_ensemble(relu_kernel_fn, xm, ym)
+    Km.mul_(3.0)
+    ym.add_(1.0)
+    xm.copy_(_unit(10, 3, 999))
+    torch.testing.assert_close(f_fn(2.0, 0.0, None, K_te)[1], ref_f)
+    torch.testing.assert_close(gp_fn(K_te).mean, ref_gp)
+    torch.testing.assert_close(ens(2.0, xt), ref_ens)

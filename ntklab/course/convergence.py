@@ -31,6 +31,7 @@ by which (c) holds or fails.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -44,9 +45,8 @@ from ..dynamics import (
     _outputs,
     _unflatten,
     flat_parameters,
-    per_example_gradients,
-    tangent_kernel,
 )
+from ..empirical import jacobian, ntk
 from ..linalg import psd_solve, symmetric_part
 from ..validation import (
     as_tensor,
@@ -74,6 +74,13 @@ __all__ = [
     "theorem_11_23_rate",
     "theorem_11_23_step_size",
 ]
+
+
+def _jacobian_at(model: torch.nn.Module, X: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``J(w)`` (m, P): :func:`ntklab.empirical.jacobian` of a copy of ``model`` holding ``w``."""
+    net = copy.deepcopy(model)
+    torch.nn.utils.vector_to_parameters(w, [p for p in net.parameters() if p.requires_grad])
+    return jacobian(net, X)
 
 
 def kernel_eigenvalues(model: torch.nn.Module, X: Any) -> tuple[float, float]:
@@ -106,7 +113,7 @@ def kernel_eigenvalues(model: torch.nn.Module, X: Any) -> tuple[float, float]:
     >>> kernel_eigenvalues(model, X)
     (1.0, 4.0)
     """
-    ev = torch.linalg.eigvalsh(tangent_kernel(model, X))
+    ev = torch.linalg.eigvalsh(ntk(model, X))
     return float(ev[0]), float(ev[-1])
 
 
@@ -623,7 +630,7 @@ def estimate_gradient_bound(
     2.0
     """
     model = _check_model(model)
-    X = _data(model, X)
+    X = _data(model, X, x_name="X")
     r = check_nonnegative(r, "r")
     samples = check_positive_int(samples, "samples")
     ascent_steps = check_nonnegative_int(ascent_steps, "ascent_steps")
@@ -638,7 +645,7 @@ def estimate_gradient_bound(
     pts = torch.cat(pts)
     best, best_w, best_i = -1.0, w0, 0
     for w in pts:
-        norms = per_example_gradients(model, X, w).norm(dim=1)
+        norms = _jacobian_at(model, X, w).norm(dim=1)
         i = int(norms.argmax())
         if float(norms[i]) > best:
             best, best_w, best_i = float(norms[i]), w, i
@@ -708,7 +715,7 @@ def estimate_gradient_lipschitz(
     0.0
     """
     model = _check_model(model)
-    X = _data(model, X)
+    X = _data(model, X, x_name="X")
     r = check_positive(r, "r")
     samples = check_positive_int(samples, "samples")
     ascent_steps = check_nonnegative_int(ascent_steps, "ascent_steps")
@@ -723,7 +730,7 @@ def estimate_gradient_lipschitz(
         dist = float((w - v).norm())
         if dist == 0:
             continue
-        diff = (per_example_gradients(model, X, w) - per_example_gradients(model, X, v)).norm(dim=1)
+        diff = (_jacobian_at(model, X, w) - _jacobian_at(model, X, v)).norm(dim=1)
         i = int(diff.argmax())
         val = float(diff[i]) / dist
         if val > best:
@@ -824,7 +831,7 @@ def check_assumption_11_12(
     (1.0, 2.0, 0.0, True)
     """
     model = _check_model(model)
-    X, y = _data(model, X, y)
+    X, y = _data(model, X, y, x_name="X")
     inflate = check_positive(inflate, "inflate")
     if inflate <= 1:
         raise ValueError(f"inflate must be > 1, got {inflate}")
@@ -837,7 +844,7 @@ def check_assumption_11_12(
         raise ValueError(
             f"Assumption 11.12 (a) fails: lambda_min of the tangent kernel is {lam_min:.3g} <= 0"
         )
-    U0 = float(per_example_gradients(model, X).norm(dim=1).max())
+    U0 = float(jacobian(model, X).norm(dim=1).max())
     r_ball = inflate * radius(U0, lam_min, m, loss0)
     for _ in range(10):
         U = estimate_gradient_bound(

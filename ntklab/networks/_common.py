@@ -2,7 +2,7 @@
 
 Draws are made on the CPU with a CPU generator (from ``seed`` or ``generator``, never both)
 in float64 and then moved to ``dtype`` and ``device``, so a seed gives the same numbers on
-every device.  Inputs follow :func:`ntklab.validation.as_model_input`: a floating tensor of
+every device.  Inputs follow :func:`ntklab.validation.as_tensor_like`: a floating tensor of
 another dtype than the parameters is a ``TypeError``; numpy arrays and numbers are cast.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..validation import DEFAULT_DTYPE, as_model_input, resolve_device
+from ..validation import DEFAULT_DTYPE, as_tensor_like, resolve_device
 
 
 def tensor_kwargs(dtype: Any, device: Any) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def network_input(x: Any, d: int, ref: torch.Tensor) -> torch.Tensor:
     The checks are shape/dtype checks (and a finiteness check skipped inside ``torch.func``
     transforms), so a forward pass that calls this still runs under ``vmap``.
     """
-    x = as_model_input(x, "x", dtype=ref.dtype, device=ref.device, ndim=(1, 2))
+    x = as_tensor_like(x, "x", ref, "the model's parameters", ndim=(1, 2))
     if x.shape[-1] != d:
         raise ValueError(
             f"x must have {d} entries in its last dimension (the input dimension d), "
