@@ -272,12 +272,12 @@ def _outputs(
 def _data(model, x, y=None, *, x_name="x", y_name="y"):
     """Validate data against the model: ``x`` (m, ...), ``y`` (m,) or (m, O), model's dtype."""
     ref = _reference(model)
-    x = as_tensor_like(x, x_name, ref, "the model's parameters")
+    x = as_tensor_like(x, x_name, ref, "the model")
     if x.dim() == 0:
         raise ValueError(f"{x_name} must have a leading axis of points, got a scalar")
     if y is None:
         return x
-    y = as_tensor_like(y, y_name, ref, "the model's parameters", ndim=(1, 2))
+    y = as_tensor_like(y, y_name, ref, "the model", ndim=(1, 2))
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"{x_name} and {y_name} must have the same length, got {x.shape[0]} and {y.shape[0]}"

@@ -98,7 +98,7 @@ def _check_model(model: Any, create_graph: Any) -> dict[str, torch.Tensor]:
 def _inputs(model, ref, x1, x2, names=("x1", "x2")):
     """``x1`` (N1, ...) and ``x2`` (N2, ...) (``x2 = x1`` when ``None``) for ``model``."""
     n1, n2 = names
-    x1 = as_tensor_like(x1, n1, ref, "the model's parameters")
+    x1 = as_tensor_like(x1, n1, ref, "the model")
     if x1.dim() < 2 or x1.shape[0] < 1:
         raise ValueError(
             f"{n1} must have shape (N, ...) with N >= 1 points and at least one more "
@@ -112,7 +112,7 @@ def _inputs(model, ref, x1, x2, names=("x1", "x2")):
         )
     if x2 is None:
         return x1, x1
-    x2 = as_tensor_like(x2, n2, ref, "the model's parameters")
+    x2 = as_tensor_like(x2, n2, ref, "the model")
     if x2.dim() != x1.dim() or x2.shape[1:] != x1.shape[1:] or x2.shape[0] < 1:
         raise ValueError(
             f"{n2} must have shape (N2, {', '.join(map(str, x1.shape[1:]))}) like {n1}, "

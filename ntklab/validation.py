@@ -637,7 +637,7 @@ def as_tensor_like(
     naming both arguments and dtypes (:func:`check_same_dtype`; cast explicitly); numpy arrays,
     lists, numbers and integer tensors take ``ref``'s dtype.  The device follows ``ref``.
     ``ndim`` and ``finite`` are as in :func:`as_tensor`.  Data for a model pass one of its
-    parameters as ``ref`` and ``"the model's parameters"`` as ``ref_name``.
+    parameters as ``ref`` and ``"the model"`` as ``ref_name``.
 
     Examples
     --------

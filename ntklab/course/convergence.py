@@ -826,7 +826,8 @@ def check_assumption_11_12(
     --------
     >>> model = torch.nn.Linear(2, 1, bias=False).double()  # f(x; w) = w.x, kernel X X^T
     >>> X = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
-    >>> A = check_assumption_11_12(model, X, torch.tensor([1.0, -1.0]), samples=4, ascent_steps=2)
+    >>> y = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    >>> A = check_assumption_11_12(model, X, y, samples=4, ascent_steps=2)
     >>> A.lambda_min, A.U.value, A.L.value, A.holds_c
     (1.0, 2.0, 0.0, True)
     """

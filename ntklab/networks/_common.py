@@ -29,7 +29,7 @@ def network_input(x: Any, d: int, ref: torch.Tensor) -> torch.Tensor:
     The checks are shape/dtype checks (and a finiteness check skipped inside ``torch.func``
     transforms), so a forward pass that calls this still runs under ``vmap``.
     """
-    x = as_tensor_like(x, "x", ref, "the model's parameters", ndim=(1, 2))
+    x = as_tensor_like(x, "x", ref, "the model", ndim=(1, 2))
     if x.shape[-1] != d:
         raise ValueError(
             f"x must have {d} entries in its last dimension (the input dimension d), "
