@@ -304,5 +304,7 @@ def test_linear_dynamics_shared_kernel_is_per_output():
 
 def test_dtype_mismatch_is_refused():
     net, (X, y) = _net(), _data()
-    with pytest.raises(TypeError, match=r"^x has dtype torch\.float32 but the model has dtype torch\.float64"):
+    with pytest.raises(
+        TypeError, match=r"^x has dtype torch\.float32 but the model has dtype torch\.float64"
+    ):
         D.gradient_descent(net, X.float(), y, 0.01, 3)
