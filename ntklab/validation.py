@@ -603,6 +603,22 @@ def check_same_dtype(a: Any, a_name: str, b: Any, b_name: str) -> None:
     Anything else (numpy arrays, Python numbers, integer tensors) passes: it is converted to the
     other argument's dtype by the caller.
 
+    Parameters
+    ----------
+    a, b : Any
+        The two arguments.
+    a_name, b_name : str
+        Their names, used in the message.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        If both are floating (or complex) tensors of different dtypes.
+
     Examples
     --------
     >>> check_same_dtype(torch.ones(1), "x1", torch.ones(1, dtype=torch.float64), "x2")
@@ -639,6 +655,33 @@ def as_tensor_like(
     ``ndim`` and ``finite`` are as in :func:`as_tensor`.  Data for a model pass one of its
     parameters as ``ref`` and ``"the model"`` as ``ref_name``.
 
+    Parameters
+    ----------
+    x : tensor, array_like or number
+        The argument to convert.
+    name : str
+        Its name, used in messages.
+    ref : torch.Tensor
+        The tensor whose dtype and device ``x`` must take.
+    ref_name : str
+        Its name, used in messages.
+    ndim : int or tuple of int, optional
+        Allowed numbers of dimensions.
+    finite : bool, default True
+        Reject NaN and infinite entries.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` with ``ref``'s dtype, on ``ref``'s device.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is a floating tensor of another dtype, or not numeric.
+    ValueError
+        If ``x`` has a number of dimensions not in ``ndim`` or non-finite entries.
+
     Examples
     --------
     >>> as_tensor_like([1, 2], "x", torch.zeros(1, dtype=torch.float32), "w").dtype
@@ -662,6 +705,32 @@ def check_scalar_parameter(
     ``like``'s device, keeping its autograd graph (so gradients reach it); its dtype must be
     ``like``'s, else ``TypeError`` naming ``name`` and ``like_name``.  The value is checked the
     same way (finite, ``> 0`` if ``positive`` else ``>= 0``).
+
+    Parameters
+    ----------
+    value : float or torch.Tensor
+        The parameter.
+    name : str
+        Its name, used in messages.
+    like : torch.Tensor
+        A tensor of the computation (its dtype and device are required of a tensor ``value``).
+    like_name : str
+        Its name, used in messages.
+    positive : bool, default False
+        Require ``> 0`` instead of ``>= 0``.
+
+    Returns
+    -------
+    float or torch.Tensor
+        A float for a number, a 0-dim tensor (graph kept) for a tensor.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number or a tensor of ``like``'s dtype.
+    ValueError
+        If ``value`` has more than one element, is not finite, or is negative (or zero with
+        ``positive``).
 
     Examples
     --------
