@@ -21,7 +21,36 @@ The course's helpers, one chapter's theorem each, are apart in :mod:`ntklab.cour
 
 Conventions (the same in every module of the library):
 
-======================  ===================================================================
+======================  ==========================================================================
+name                    meaning
+======================  ==========================================================================
+``x1, x2``              inputs of a kernel, shapes ``(N1, ...)`` and ``(N2, ...)``;
+                        ``x2=None`` means ``x2 = x1`` (and a symmetric result)
+``x, y``                training inputs ``(m, ...)`` and targets ``(m,)`` or ``(m, O)``
+``x_test``              test inputs ``(N, ...)``
+``width, depth``        hidden width and number of hidden layers
+``d, d_out``            input and output dimension of a network
+``step_size``           the gradient-descent step on the course's loss
+                        ``sum_i (f(x_i) - y_i)^2``
+``learning_rate``       neural-tangents' step, on its loss ``||f - y||^2 / (2 m)``, used by
+                        :mod:`ntklab.predict` only (convert with
+                        :func:`ntklab.dynamics.to_course_step` and
+                        :func:`ntklab.dynamics.from_course_step`)
+``ridge``               an absolute regularizer: ``K + ridge I``
+``diag_reg``            neural-tangents' relative regularizer: ``K + diag_reg (tr K / m) I``
+``quadrature_order``    number of nodes of a quadrature rule
+``seed, generator``     every function that draws takes either (never both); draws are made on the
+                        CPU with a CPU generator and then moved to ``device``, so a seed gives the
+                        same numbers on every device
+``dtype, device``       tensors keep the caller's; numpy arrays and Python numbers become float64
+                        on the CPU; ``device`` is a ``str``, ``int`` (a CUDA index) or
+                        ``torch.device``, and a CUDA request on a machine without CUDA is a
+                        ``ValueError``
+dtype mixing            two tensor arguments of different floating dtypes (or data of another dtype
+                        than a network's parameters) are refused with a ``TypeError`` naming both
+                        (:func:`ntklab.validation.check_same_dtype`); cast explicitly
+======================  ==========================================================================
+
 Bad input raises ``TypeError`` (wrong kind of object) or ``ValueError`` (wrong value) naming
 the argument, before any work is done.
 """
