@@ -281,7 +281,8 @@ def digits(
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:  # an optional dependency (extras book, test)
-        raise ImportError("ntklab.data.digits needs scikit-learn: pip install scikit-learn") from err
+        msg = "ntklab.data.digits needs scikit-learn: pip install scikit-learn"
+        raise ImportError(msg) from err
 
     bunch = load_digits()
     pixels = torch.as_tensor(bunch.data, dtype=torch.float64)
@@ -361,7 +362,9 @@ def corrupt_labels(
         if not bool((y.abs() == 1).all()):
             raise ValueError("floating labels y must be +1 or -1")
     else:
-        k = int(y.max()) + 1 if num_classes is None else check_positive_int(num_classes, "num_classes")
+        k = int(y.max()) + 1
+        if num_classes is not None:
+            k = check_positive_int(num_classes, "num_classes")
         if k < 2:
             raise ValueError(f"num_classes must be at least 2, got {k}")
         if bool((y < 0).any()) or bool((y >= k).any()):

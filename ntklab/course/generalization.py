@@ -31,7 +31,6 @@ from ..linalg import psd_solve
 from ..validation import (
     as_tensor,
     check_nonnegative,
-    check_positive,
     check_positive_int,
     check_probability,
     make_generator,
@@ -327,7 +326,13 @@ def margin_norm(H: Any, y: Any) -> tuple[float, torch.Tensor]:
         g = Q @ u
         return float(u @ g), 2 * g
 
-    res = minimize(f, np.zeros(H.shape[0]), jac=True, method="L-BFGS-B",
-                   bounds=[(0, None)] * H.shape[0], options={"maxiter": 5000, "gtol": 1e-10})
+    res = minimize(
+        f,
+        np.zeros(H.shape[0]),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * H.shape[0],
+        options={"maxiter": 5000, "gtol": 1e-10},
+    )
     t = y * (1 + torch.as_tensor(res.x, dtype=H.dtype, device=H.device))
     return math.sqrt(max(float(t @ psd_solve(H, t)), 0.0)), t
