@@ -202,8 +202,8 @@ def digits(
 
     The images ship inside scikit-learn's wheel, so nothing is downloaded.  Each image is a
     row of 64 pixel intensities in ``0..16``.  With ``normalize="sphere"`` every row is divided
-    by its Euclidean norm, so the inputs lie on the unit sphere ``S^63`` as the two-layer ReLU
-    analyses assume (Du et al. 2019; Arora et al. 2019 normalize MNIST the same way); with
+    by its Euclidean norm, so the inputs lie on the unit sphere ``S^63``, the assumption
+    ``||x|| = 1`` of the two-layer ReLU analyses (Du et al. 2019; Arora et al. 2019); with
     ``"centered_sphere"`` the mean image of the selected points is subtracted first (the
     points then spread over the whole sphere instead of one orthant); ``None`` keeps the raw
     intensities.
@@ -215,7 +215,8 @@ def digits(
 
     Label corruption: exactly ``round(corrupt * N)`` points, chosen uniformly at random without
     replacement, get a wrong label (the other sign; or a different class drawn uniformly among
-    the ``k - 1`` others), so the fraction of wrong labels is exact up to rounding.
+    the ``k - 1`` others), so the fraction of wrong labels is exact up to rounding
+    (:func:`corrupt_labels`, which also corrupts a training subset alone).
 
     Parameters
     ----------
