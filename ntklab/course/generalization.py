@@ -1,0 +1,338 @@
+"""The generalization bounds of the slides (001, second half), computed for data (chapter 7).
+
+Course notation: ``m`` training points (the slides and the papers write ``n``), width ``n``
+(the papers' ``m``), kernel matrix ``H = H^infinity`` of the two-layer ReLU network
+(:func:`ntklab.analytic.h_infinity`).
+
+* Arora, Du, Hu, Li & Wang (2019), Theorem 5.1 (the slides' Theorem 3.3): test loss at most
+  ``sqrt(2 y^T H^{-1} y / m) + O(sqrt(log(m / (lambda_0 delta)) / m))`` - :func:`arora_bound`
+  (the hidden constant is a parameter);
+* Zhang, Martens & Grosse (2019), Theorem 6 (natural gradient descent): the same first term
+  plus ``3 sqrt(log(6 / delta) / (2 m)) + epsilon``, all constants explicit -
+  :func:`zhang_bound`;
+* the Rademacher complexity of ``F_{A,B}`` (Arora et al., Lemma 5.4) -
+  :func:`rademacher_bound`, and a Monte Carlo estimate of the empirical Rademacher complexity
+  of a ball of the tangent features - :func:`rademacher_ball_mc`;
+* Cao & Gu (2019): the smallest NTRF norm that fits the labels with margin 1,
+  ``min { sqrt(t^T H^{-1} t) : t_i y_i >= 1 }`` (Corollary 3.10) - :func:`margin_norm`, and the
+  minimum norm of a tangent-feature fit computed from a Jacobian - :func:`ntrf_min_norm`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+
+from ..linalg import psd_solve
+from ..validation import (
+    as_tensor,
+    check_nonnegative,
+    check_positive_int,
+    check_probability,
+    make_generator,
+)
+from .convergence import generalization_measure
+
+__all__ = [
+    "arora_bound",
+    "margin_norm",
+    "ntrf_min_norm",
+    "rademacher_ball_mc",
+    "rademacher_bound",
+    "zhang_bound",
+]
+
+
+def _square(H: Any) -> torch.Tensor:
+    H = as_tensor(H, "H", ndim=2)
+    if H.shape[0] != H.shape[1]:
+        raise ValueError(f"H must be square, got shape {tuple(H.shape)}")
+    return H
+
+
+def arora_bound(H: Any, y: Any, delta: float, *, constant: float = 1.0) -> float:
+    """Arora et al.'s Theorem 5.1 bound with its ``O(.)`` constant set to ``constant``.
+
+    ``sqrt(2 y^T H^{-1} y / m) + constant * sqrt(log(m / (lambda_0 delta)) / m)`` with
+    ``lambda_0 = lambda_min(H)``.  The paper leaves the constant unspecified, so this is an
+    illustration of the bound's size, not a certified bound.
+
+    Parameters
+    ----------
+    H : array_like
+        ``H^infinity`` on the training inputs, shape ``(m, m)``, positive definite.
+    y : array_like
+        Labels, shape ``(m,)``.
+    delta : float
+        Failure probability, ``0 < delta < 1``.
+    constant : float, optional
+        The constant of the second term (default 1).
+
+    Returns
+    -------
+    float
+        The bound on the test loss of a 1-Lipschitz loss with values in ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        If ``H`` is not square, ``y`` has the wrong length, ``delta`` is not in ``(0, 1)``,
+        ``constant < 0``, or ``H`` is not positive definite.
+
+    Examples
+    --------
+    >>> # measure sqrt(2 * 8 / 4) = 2, plus sqrt(log(4 / (0.5 * 0.1)) / 4)
+    >>> round(arora_bound(torch.eye(4) / 2, torch.ones(4), 0.1), 4)
+    3.0467
+    """
+    H = _square(H)
+    delta = check_probability(delta, "delta")
+    constant = check_nonnegative(constant, "constant")
+    lam0 = float(torch.linalg.eigvalsh(H)[0])
+    if lam0 <= 0:
+        raise ValueError(f"H must be positive definite, its smallest eigenvalue is {lam0}")
+    m = H.shape[0]
+    return generalization_measure(H, y) + constant * math.sqrt(math.log(m / (lam0 * delta)) / m)
+
+
+def zhang_bound(H: Any, y: Any, delta: float, *, epsilon: float = 0.0) -> float:
+    """Zhang, Martens & Grosse's Theorem 6 bound for natural gradient descent.
+
+    ``sqrt(2 y^T (G^inf)^{-1} y / m) + 3 sqrt(log(6 / delta) / (2 m)) + epsilon``; for the
+    two-layer ReLU network with a fixed output layer ``G^inf = H^infinity``.
+
+    Parameters
+    ----------
+    H : array_like
+        ``G^infinity = H^infinity`` on the training inputs, shape ``(m, m)``.
+    y : array_like
+        Labels, shape ``(m,)``.
+    delta : float
+        Failure probability, ``0 < delta < 1``.
+    epsilon : float, optional
+        The target error of the theorem (default 0, its limit for infinite width).
+
+    Returns
+    -------
+    float
+        The bound.
+
+    Raises
+    ------
+    ValueError
+        If ``H`` is not square, ``y`` has the wrong length, ``delta`` is not in ``(0, 1)`` or
+        ``epsilon < 0``.
+
+    Examples
+    --------
+    >>> # measure 2, plus 3 sqrt(log(60) / 8)
+    >>> round(zhang_bound(torch.eye(4) / 2, torch.ones(4), 0.1), 4)
+    4.1462
+    """
+    H = _square(H)
+    delta = check_probability(delta, "delta")
+    epsilon = check_nonnegative(epsilon, "epsilon")
+    m = H.shape[0]
+    return generalization_measure(H, y) + 3 * math.sqrt(math.log(6 / delta) / (2 * m)) + epsilon
+
+
+def rademacher_bound(A: float, B: float, m: int, width: int, delta: float) -> float:
+    """Arora et al.'s Lemma 5.4: empirical Rademacher complexity of ``F_{A,B}``.
+
+    ``F_{A,B}`` holds the two-layer ReLU networks (``w_r(0) ~ N(0, I)``, the slides' scale
+    ``kappa = 1``) whose rows moved by at most ``A`` and whose whole weight matrix moved by at
+    most ``B`` (Frobenius) from initialization; with probability ``1 - delta`` over the
+    initialization, ``R_S <= B / sqrt(2 m) (1 + (2 log(2/delta) / width)^{1/4})
+    + 2 A^2 sqrt(width) + A sqrt(2 log(2/delta))`` for ``m`` unit-norm points.
+
+    Parameters
+    ----------
+    A, B : float
+        Radii, ``>= 0``.
+    m : int
+        Number of points.
+    width : int
+        Number of hidden neurons.
+    delta : float
+        Failure probability, ``0 < delta < 1``.
+
+    Returns
+    -------
+    float
+        The bound.
+
+    Raises
+    ------
+    ValueError
+        If a radius is negative, ``m`` or ``width`` is below 1 or ``delta`` is outside ``(0, 1)``.
+
+    Examples
+    --------
+    >>> # B / sqrt(2 m) = 0.5 times 1 + (2 log 4 / 10^12)^{1/4}
+    >>> round(rademacher_bound(0.0, 2.0, 8, 10**12, 0.5), 6)
+    0.500645
+    """
+    A = check_nonnegative(A, "A")
+    B = check_nonnegative(B, "B")
+    m = check_positive_int(m, "m")
+    width = check_positive_int(width, "width")
+    delta = check_probability(delta, "delta")
+    log_term = 2 * math.log(2 / delta)
+    return (
+        B / math.sqrt(2 * m) * (1 + (log_term / width) ** 0.25)
+        + 2 * A**2 * math.sqrt(width)
+        + A * math.sqrt(log_term)
+    )
+
+
+def rademacher_ball_mc(
+    J: Any,
+    B: float,
+    samples: int,
+    *,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[float, float]:
+    """Monte Carlo estimate of ``R_S`` of the ball ``{x_i -> <J_i, v> : ||v|| <= B}``.
+
+    ``R_S = E_eps sup_v (1/m) sum_i eps_i <J_i, v> = (B/m) E_eps ||J^T eps||`` (the supremum is
+    attained at ``v`` along ``J^T eps``), averaged over ``samples`` Rademacher vectors drawn on
+    the CPU.  By Jensen's inequality it is at most ``B sqrt(trace(J J^T)) / m``.
+
+    Parameters
+    ----------
+    J : array_like
+        Features (e.g. the Jacobian of a network at initialization), shape ``(m, P)``.
+    B : float
+        Radius, ``>= 0``.
+    samples : int
+        Number of Rademacher vectors.
+    seed, generator : optional
+        Randomness, never both.
+
+    Returns
+    -------
+    mean, standard_error : float
+        The estimate and its standard error.
+
+    Raises
+    ------
+    ValueError
+        If ``J`` is not a matrix, ``B < 0``, ``samples < 2`` or both ``seed`` and ``generator``.
+
+    Examples
+    --------
+    >>> mean, se = rademacher_ball_mc(torch.eye(3), 1.0, 10, seed=0)
+    >>> round(mean, 6), round(se, 6)  # ||eps|| = sqrt(3) for every draw
+    (0.57735, 0.0)
+    """
+    J = as_tensor(J, "J", ndim=2)
+    B = check_nonnegative(B, "B")
+    samples = check_positive_int(samples, "samples", minimum=2)
+    gen = make_generator(seed, generator)
+    eps = torch.randint(0, 2, (samples, J.shape[0]), generator=gen).to(J.dtype) * 2 - 1
+    values = B / J.shape[0] * (eps.to(J.device) @ J).norm(dim=1)
+    return float(values.mean()), float(values.std() / math.sqrt(samples))
+
+
+def ntrf_min_norm(J: Any, target: Any) -> float:
+    """Smallest ``||v||`` with ``J v = target``: the NTRF radius needed to fit ``target``.
+
+    Computed from the features with the pseudo-inverse of ``J`` (no kernel matrix is formed),
+    so it checks the kernel expression ``sqrt(target^T (J J^T)^{-1} target)`` independently.
+
+    Parameters
+    ----------
+    J : array_like
+        Features, shape ``(m, P)`` with ``P >= m`` and full row rank.
+    target : array_like
+        Shape ``(m,)``.
+
+    Returns
+    -------
+    float
+        ``||J^+ target||``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or ``J`` has fewer columns than rows.
+
+    Examples
+    --------
+    >>> J = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    >>> round(ntrf_min_norm(J, torch.tensor([2.0, 3.0])), 6)  # v = (1, 3, 0)
+    3.162278
+    """
+    J = as_tensor(J, "J", ndim=2)
+    target = as_tensor(target, "target", dtype=J.dtype, device=J.device, ndim=1)
+    if target.shape[0] != J.shape[0]:
+        raise ValueError(f"target must have {J.shape[0]} entries to match J, got {target.shape[0]}")
+    if J.shape[1] < J.shape[0]:
+        raise ValueError(f"J must have at least as many columns as rows, got {tuple(J.shape)}")
+    v = torch.linalg.pinv(J) @ target
+    return float(v.norm())
+
+
+def margin_norm(H: Any, y: Any) -> tuple[float, torch.Tensor]:
+    """Cao & Gu's Corollary 3.10 quantity ``min { sqrt(t^T H^{-1} t) : t_i y_i >= 1 }``.
+
+    Labels ``y = +-1``.  Writing ``t = y * (1 + s)`` with ``s >= 0`` turns it into a convex
+    quadratic programme over the non-negative orthant, solved with L-BFGS-B (scipy).  Taking
+    ``s = 0`` shows the value is at most ``sqrt(y^T H^{-1} y)``.
+
+    Parameters
+    ----------
+    H : array_like
+        Positive definite kernel matrix (``H^infinity`` or ``Theta``), shape ``(m, m)``.
+    y : array_like
+        Labels ``+-1``, shape ``(m,)``.
+
+    Returns
+    -------
+    value : float
+        The minimum of ``sqrt(t^T H^{-1} t)``.
+    t : torch.Tensor
+        The minimizing targets, shape ``(m,)``.
+
+    Raises
+    ------
+    ValueError
+        If ``H`` is not square, ``y`` has the wrong length or entries other than ``+-1``.
+
+    Examples
+    --------
+    >>> v, t = margin_norm(torch.tensor([[1.0, 0.9], [0.9, 1.0]]), torch.tensor([1.0, 1.0]))
+    >>> round(v, 6), t.tolist()
+    (1.025978, [1.0, 1.0])
+    """
+    H = _square(H)
+    y = as_tensor(y, "y", dtype=H.dtype, device=H.device, ndim=1)
+    if y.shape[0] != H.shape[0]:
+        raise ValueError(f"y must have {H.shape[0]} entries to match H, got {y.shape[0]}")
+    if not bool((y.abs() == 1).all()):
+        raise ValueError("y must hold labels +1 and -1")
+    Hinv = psd_solve(H, torch.eye(H.shape[0], dtype=H.dtype, device=H.device))
+    Q = (y[:, None] * Hinv * y[None, :]).cpu().numpy().astype(np.float64)
+    Q = (Q + Q.T) / 2
+    ones = np.ones(H.shape[0])
+
+    def f(s):
+        u = ones + s
+        g = Q @ u
+        return float(u @ g), 2 * g
+
+    res = minimize(
+        f,
+        np.zeros(H.shape[0]),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0, None)] * H.shape[0],
+        options={"maxiter": 5000, "gtol": 1e-10},
+    )
+    t = y * (1 + torch.as_tensor(res.x, dtype=H.dtype, device=H.device))
+    return math.sqrt(max(float(t @ psd_solve(H, t)), 0.0)), t
