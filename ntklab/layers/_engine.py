@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..validation import (
@@ -128,31 +127,48 @@ def _window_average(t, groups, k, stride, out, pads, circular):
     ``groups`` lists pairs of (row, column) dimensions that are shifted *together* by the same
     offset (one pair: a window over one image; two pairs: the pixel pairs of a convolution).
     The mean over the window is separable: rows first, then columns (``k_h + k_w`` shifted
-    additions instead of ``k_h k_w``).
+    additions instead of ``k_h k_w``).  Zero padding is not materialized: each offset adds
+    the in-image part of a shifted (strided) view into the output block it reaches.
     """
     if circular:
         for group in groups:
             for dim, pad in zip(group, pads, strict=True):
                 t = _pad_axis(t, dim, *pad, True)
-    elif any(any(pad) for pad in pads):
-        # one zero-padding copy for all dimensions (F.pad lists them from the last one back)
-        spec = [0] * (2 * (t.dim() - min(min(g) for g in groups)))
-        for group in groups:
-            for dim, (before, after) in zip(group, pads, strict=True):
-                back = t.dim() - 1 - dim
-                spec[2 * back], spec[2 * back + 1] = before, after
-        t = F.pad(t, spec)
+        pads = ((0, 0), (0, 0))
     for axis in (0, 1):
         dims = [group[axis] for group in groups]
-        step, total = stride[axis], None
+        step, size, before, n_out = stride[axis], t.shape[dims[0]], pads[axis][0], out[axis]
+        pieces = []  # (output slice, input slice) per window offset
         for off in range(k[axis]):
-            index = [slice(None)] * t.dim()
-            for dim in dims:
-                index[dim] = slice(off, off + step * (out[axis] - 1) + 1, step)
-            piece = t[tuple(index)]
-            total = piece if total is None else total + piece
-        t = total / k[axis]
+            shift = off - before  # output o reads input step * o + shift
+            o0 = max(0, -(shift // step))
+            o1 = min(n_out - 1, (size - 1 - shift) // step)
+            if o1 >= o0:
+                src = slice(step * o0 + shift, step * o1 + shift + 1, step)
+                pieces.append((slice(o0, o1 + 1), src, o1 - o0 + 1 == n_out))
+        # a piece that covers the whole output starts the sum (no zero-filled buffer)
+        pieces.sort(key=lambda piece: not piece[2])
+        total = None
+        for dst, src, whole in pieces:
+            piece = t[_index(t.dim(), dims, src)]
+            if total is None:
+                if whole:
+                    total = piece.clone()
+                    continue
+                shape = list(t.shape)
+                for dim in dims:
+                    shape[dim] = n_out
+                total = t.new_zeros(shape)
+            total[_index(t.dim(), dims, dst)] += piece
+        t = total.div_(k[axis])
     return t
+
+
+def _index(ndim: int, dims, part: slice):
+    index = [slice(None)] * ndim
+    for dim in dims:
+        index[dim] = part
+    return tuple(index)
 
 
 def _pair2(value: Any, name: str) -> tuple[int, int]:

@@ -38,8 +38,10 @@ class _Elementwise(Layer):
     _compilable = True  # _pair is a function of tensors (for torch.compile)
 
     def _expectations(self, c, va, vb):
-        if self._compilable:
+        if self._compilable and _compile.ACTIVE.get():
             return _compile.call(type(self)._pair, c, va, vb)
+        if hasattr(self, "_pair_inplace") and not any(t.requires_grad for t in (c, va, vb)):
+            return self._pair_inplace(c, va, vb)
         return self._pair(c, va, vb)
 
     def _apply(self, tile, full):
@@ -99,6 +101,24 @@ class ReLU(_Elementwise):
         return s * (sin + (math.pi - theta) * cos) / (2 * math.pi), (math.pi - theta) / (
             2 * math.pi
         )
+
+    @staticmethod
+    def _pair_inplace(c, va, vb):
+        """``_pair`` without autograd: in-place on its own temporaries (2x fewer passes).
+
+        The same operations up to rounding, and the same angle where a variance is 0.
+        """
+        ra, rb = va.sqrt(), vb.sqrt()  # per pixel: cheap
+        cos = c * torch.where(ra > 0, 1 / ra, 1)
+        cos.mul_(torch.where(rb > 0, 1 / rb, 1)).clamp_(-1, 1)
+        snap = 1 - 8 * torch.finfo(cos.dtype).eps
+        cos.masked_fill_(cos > snap, 1).masked_fill_(cos < -snap, -1)
+        sin = torch.mul(cos, cos).neg_().add_(1).clamp_(min=0).sqrt_()
+        if not (bool(ra.all()) and bool(rb.all())):
+            sin.masked_fill_((ra == 0) | (rb == 0), 0)
+        pm = torch.atan2(sin, cos).neg_().add_(math.pi)  # pi - theta
+        e = torch.addcmul(sin, pm, cos).mul_(ra).mul_(rb).mul_(1 / (2 * math.pi))
+        return e, pm.mul_(1 / (2 * math.pi))
 
     @staticmethod
     def _diag(v):
