@@ -7,7 +7,6 @@ import math
 import torch
 
 from ..validation import check_choice, check_nonnegative
-from . import _compile
 from ._engine import (
     PADDINGS,
     Layer,
@@ -137,7 +136,7 @@ class Conv(_Weighted):
             lead = p.nngp.dim() - (4 if full else 2)
             groups = ((lead, lead + 1), (lead + 2, lead + 3)) if full else ((lead, lead + 1),)
             ntk = None if p.ntk_zero else p.ntk
-            nngp, ntk = _compile.call(_conv_map, p.nngp, ntk, w2, b2, groups, *geometry)
+            nngp, ntk = _conv_map(p.nngp, ntk, w2, b2, groups, *geometry)
             return _Pair(nngp, ntk, p.lead)
 
         return tile.map(conv)
@@ -160,7 +159,9 @@ class Conv(_Weighted):
 
 
 def _conv_map(nngp, ntk, w2, b2, groups, k, stride, out, pads, circular):
-    """Conv's kernel map on one pair's tensors (a function of tensors, for ``torch.compile``).
+    """Conv's kernel map on one pair's tensors.
+
+    Eager: compiling it (shifted views of symbolic sizes) took minutes and gained little.
 
     ``ntk=None`` stands for a zero NTK (the input's): then ``Theta' = Sigma'``.
     """
