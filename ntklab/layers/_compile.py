@@ -6,10 +6,11 @@ operation reads and writes the whole tile.  Compiled by TorchInductor it becomes
 Compilation happens on the first call of a map in a process (about 1 min cold on 2 shared CPU
 cores, about 12 s when TorchInductor's on-disk cache already holds the kernels) and is only
 worth it for large Gram matrices, so :meth:`Layer.kernels` compiles only when asked
-(``compiled=True``).  Measured gain on the benchmark CNN: about 1.25x less CPU per pair (the
-eager map is already in place on cache-sized tiles; the convolutions stay eager: compiling
-their shifted views of symbolic sizes took minutes).  Called from the tile threads, dynamo
-may hit its recompile limit and then runs the map eagerly (it logs a warning).
+(``compiled=True``).  Measured gain on the benchmark CNN: 1.25x less CPU per pair at N = 200,
+none at N = 500, where dynamo, called from the tile threads, hit its recompile limit
+("runtime guards failed") and ran the map eagerly (it logs a warning).  The eager map is
+already in place on cache-sized tiles; the convolutions stay eager (compiling their shifted
+views of symbolic sizes took minutes).
 Where compilation or a compiled call fails (no C++ compiler, an unsupported
 platform), a warning says so once and everything runs eagerly for the rest of the process.
 Inputs that require grad always take the eager path, which is differentiable.

@@ -21,7 +21,8 @@ from ..validation import (
 from . import _compile
 
 PADDINGS = ("same", "valid", "circular")
-_TILE_ENTRIES = 2**16  # numbers in one tile tensor: 512 KiB in float64, stays in cache
+_TILE_ENTRIES = 2**18  # numbers in one tile tensor of images (2 MiB in float64: L2-sized)
+_VECTOR_TILE_ENTRIES = 2**16  # of vectors (an MLP; 512 KiB)
 _GH_ENTRIES = 2**20  # pair x node x node evaluations per Gauss-Hermite chunk
 
 
@@ -236,15 +237,17 @@ class Layer:
             Second inputs; ``None`` means ``x1`` (exactly symmetric result, computed on the
             upper triangle of tiles only).
         batch_size : int, optional
-            Points of ``x1`` (and of ``x2``) per tile; by default tiles of about ``2^21``
-            numbers per kernel tensor (``P^2`` per pair before pooling, ``P`` without), which
-            stay in cache; the tiles run on ``torch.get_num_threads()`` threads.
+            Points of ``x1`` (and of ``x2``) per tile; by default tiles of about ``2^18``
+            numbers per kernel tensor for images (``P^2`` per pair before pooling, ``P``
+            without) and ``2^16`` for vectors, which stay in cache; the tiles run on
+            ``torch.get_num_threads()`` threads.
         compiled : bool
             Run the activations' pair maps compiled by ``torch.compile`` (the same numbers to
-            rounding, about 1e-16 relative), when no input requires grad.  Measured on the
-            benchmark CNN: about 1.25x less CPU per pair, after a first call that compiles
-            (about 12 s with TorchInductor's on-disk cache warm, about 1 min cold, on 2 shared
-            cores); worth it only for Gram matrices of many minutes.  Falls back to eager
+            rounding, about 1e-16 relative), when no input requires grad.  Experimental:
+            measured on the benchmark CNN (2 shared cores) it saved 1.25x CPU per pair at
+            N = 200 and nothing at N = 500 (dynamo, called from the tile threads, hit its
+            recompile limit and ran eagerly), after a first call that compiles (6-12 s with
+            TorchInductor's on-disk cache warm, about 1 min cold).  Falls back to eager
             execution (with a warning) where compilation fails.
         Returns
         -------
@@ -285,7 +288,9 @@ class Layer:
         pixels = math.prod(x1.shape[2:]) if x1.dim() == 4 else 1
         per_pair = pixels * pixels if full else pixels
         if batch_size is None:
-            batch_size = max(1, math.isqrt(max(1, _TILE_ENTRIES // per_pair)))
+            # images: larger tiles share each point's self-pair work among more cross pairs
+            entries = _TILE_ENTRIES if x1.dim() == 4 else _VECTOR_TILE_ENTRIES
+            batch_size = max(1, math.isqrt(max(1, entries // per_pair)))
         n1, n2 = x1.shape[0], x2.shape[0]
         nngp = torch.empty(n1, n2, dtype=x1.dtype, device=x1.device)
         ntk = torch.empty_like(nngp)
