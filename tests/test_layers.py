@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -424,6 +425,58 @@ def test_tiles_do_not_change_the_result():
     torch.testing.assert_close(tiled.ntk, whole.ntk, rtol=1e-13, atol=0)
     cross = arch.kernels(x[:3], x, batch_size=2)
     torch.testing.assert_close(cross.ntk, whole.ntk[:3], rtol=1e-13, atol=0)
+
+
+def test_inplace_relu_map_equals_the_differentiable_one():
+    # the no-grad path (in place) against the autograd path, on cosines near +-1 and 0,
+    # zero variances (either side), and a zero covariance against a zero variance
+    gen = torch.Generator().manual_seed(4)
+    va = torch.rand(5, 1, generator=gen, dtype=torch.float64) + 0.1
+    vb = torch.rand(1, 7, generator=gen, dtype=torch.float64) + 0.1
+    va[2], vb[0, 3] = 0.0, 0.0
+    cos = torch.rand(5, 7, generator=gen, dtype=torch.float64) * 2 - 1
+    cos[0, :4] = torch.tensor([1.0, -1.0, 1 - 4e-16, -1 + 3e-15], dtype=torch.float64)
+    c = cos * (va * vb).sqrt()
+    c[1, 3] = -0.0
+    for fast, slow in zip(L.ReLU._pair_inplace(c, va, vb), L.ReLU._pair(c, va, vb), strict=True):
+        torch.testing.assert_close(fast, slow, rtol=1e-15, atol=1e-16)
+
+
+def test_compile_failure_falls_back_to_eager(monkeypatch):
+    from ntklab.layers import _compile
+
+    def broken(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no compiler here")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setattr(_compile, "_compiled", {})
+    monkeypatch.setattr(_compile, "_broken", [])
+    x = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    arch = ARCHS["cnn_gap"]()
+    with pytest.warns(RuntimeWarning, match="no compiler here"):
+        k = arch.kernels(x, compiled=True)
+    ref = arch.kernels(x, compiled=False)
+    torch.testing.assert_close(k.ntk, ref.ntk, rtol=1e-15, atol=0)
+    with pytest.raises(TypeError, match="compiled"):
+        arch.kernels(x, compiled=None)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("NTKLAB_COMPILE_TESTS"),
+    reason="compiles with TorchInductor (about 1 min); set NTKLAB_COMPILE_TESTS=1",
+)
+def test_compiled_maps_give_the_eager_numbers():
+    x = torch.randn(9, 2, 5, 5, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    for name in ("cnn_gap", "cnn_circular_flatten", "mlp_erf"):
+        arch = ARCHS[name]()
+        xs = x.reshape(9, -1) if name.startswith("mlp") else x
+        compiled, eager = arch.kernels(xs, compiled=True), arch.kernels(xs, compiled=False)
+        torch.testing.assert_close(compiled.ntk, eager.ntk, rtol=1e-13, atol=0)
+        torch.testing.assert_close(compiled.nngp, eager.nngp, rtol=1e-13, atol=0)
 
 
 def test_dtype_is_kept_and_mixing_refused():

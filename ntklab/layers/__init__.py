@@ -30,19 +30,24 @@ Conventions are neural-tangents' (``stax``), so the numbers agree with it to rou
 * :func:`FanOut`, :func:`parallel` and :class:`FanInSum` build residual blocks (kernels of
   summed branches add).
 
-Memory.  Before a pooling layer the kernel of a pair of images is a covariance over pixel
-pairs, ``P^2`` numbers for ``P`` pixels; architectures without pooling keep only its pixel
-diagonal (``P`` numbers), as neural-tangents does.  The Gram matrix is computed in tiles of
-pairs (about ``2^21`` numbers per tile tensor by default), so peak memory is the outputs plus a
-few tiles.  Measured (benchmarks/bench_layers.py, float64, 2 shared CPU cores): a
-two-convolution CNN with global average pooling on 1 x 8 x 8 images costs about 3.6 ms of CPU
-time per pair and adds about 370 MiB of peak memory (the tiles, independent of N), so 500
-images (125,250 pairs by symmetry) take about 450 CPU-seconds and scikit-learn's 1,797 digits
-(1.6 million pairs) about 1.6 CPU-hours (not measured at that size); without pooling (Flatten)
-a pair holds 64 numbers per tensor instead of 4,096 (not timed here).
+Memory and time.  Before a pooling layer the kernel of a pair of images is a covariance over
+pixel pairs, ``P^2`` numbers for ``P`` pixels; architectures without pooling keep only its
+pixel diagonal (``P`` numbers), as neural-tangents does.  The Gram matrix is computed in
+cache-sized tiles of pairs (about ``2^18`` numbers per tile tensor by default) spread over
+``torch.get_num_threads()`` threads, so peak memory is the outputs plus a few tiles.  The
+input NTK (zero) is never averaged, window averages add shifted views without a padded copy,
+and without autograd ReLU's map works in place on its own temporaries.  Measured
+(benchmarks/bench_layers.py, float64, 2 shared CPU cores): a two-convolution CNN with global
+average pooling on 1 x 8 x 8 images costs about 0.27 ms of CPU time per pair (3.6 ms with the
+earlier 16 MiB tiles and torch's own threads), so 500 images (125,250 pairs by symmetry) take
+about 34 s and add no measurable peak memory, and scikit-learn's 1,797 digits (1.6 million
+pairs) took 626 CPU-seconds (0.39 ms per pair; 15 min of wall time on the loaded machine) and
+122 MiB of added peak memory.  ``kernels(..., compiled=True)`` runs the activation maps compiled
+by ``torch.compile`` (see ``ntklab/layers/_compile.py``).
 
-Kernels are differentiable with respect to the inputs (no in-place operation touches a tensor
-that requires grad) and keep the caller's dtype and device.
+Kernels are differentiable with respect to the inputs (in-place operations touch only the
+engine's own temporaries, and ReLU's in-place map runs only when nothing requires grad) and
+keep the caller's dtype and device.
 """
 
 from ._engine import PADDINGS, Kernels, Layer

@@ -9,6 +9,7 @@ import torch
 
 from .._activations import resolve_activation
 from ..validation import check_positive_int
+from . import _compile
 from ._engine import (
     _GH_ENTRIES,
     Layer,
@@ -34,6 +35,15 @@ class _Elementwise(Layer):
             raise ValueError(f"{type(self).__name__} acts on one branch; {arg} gives several")
         return shape
 
+    _compilable = True  # _pair is a function of tensors (for torch.compile)
+
+    def _expectations(self, c, va, vb):
+        if self._compilable and _compile.ACTIVE.get():
+            return _compile.call(type(self)._pair, c, va, vb)
+        if hasattr(self, "_pair_inplace") and not any(t.requires_grad for t in (c, va, vb)):
+            return self._pair_inplace(c, va, vb)
+        return self._pair(c, va, vb)
+
     def _apply(self, tile, full):
         v1, v2 = _variance(tile.s1), _variance(tile.s2)
 
@@ -41,7 +51,7 @@ class _Elementwise(Layer):
             if p.rank != 4:
                 e, ed = self._diag(v)
                 return _Pair(e, p.ntk * ed, 1)
-            e, ed = self._pair(p.nngp, *_broadcast(v, v, 1, 4))
+            e, ed = self._expectations(p.nngp, *_broadcast(v, v, 1, 4))
             de, ded = self._diag(v)
             eye = _pixel_eye(*v.shape[1:], v.device)
             e = torch.where(eye, de[..., None, None], e)
@@ -50,7 +60,7 @@ class _Elementwise(Layer):
 
         s1 = own(tile.s1, v1)
         s2 = s1 if tile.s2 is tile.s1 else own(tile.s2, v2)
-        e, ed = self._pair(tile.c.nngp, *_broadcast(v1, v2, 2, tile.c.rank))
+        e, ed = self._expectations(tile.c.nngp, *_broadcast(v1, v2, 2, tile.c.rank))
         return _Tile(s1, s2, _Pair(e, tile.c.ntk * ed, 2))
 
     def _module(self, shape, width, out, gen, dtype):
@@ -91,6 +101,24 @@ class ReLU(_Elementwise):
         return s * (sin + (math.pi - theta) * cos) / (2 * math.pi), (math.pi - theta) / (
             2 * math.pi
         )
+
+    @staticmethod
+    def _pair_inplace(c, va, vb):
+        """``_pair`` without autograd: in-place on its own temporaries (2x fewer passes).
+
+        The same operations up to rounding, and the same angle where a variance is 0.
+        """
+        ra, rb = va.sqrt(), vb.sqrt()  # per pixel: cheap
+        cos = c * torch.where(ra > 0, 1 / ra, 1)
+        cos.mul_(torch.where(rb > 0, 1 / rb, 1)).clamp_(-1, 1)
+        snap = 1 - 8 * torch.finfo(cos.dtype).eps
+        cos.masked_fill_(cos > snap, 1).masked_fill_(cos < -snap, -1)
+        sin = torch.mul(cos, cos).neg_().add_(1).clamp_(min=0).sqrt_()
+        if not (bool(ra.all()) and bool(rb.all())):
+            sin.masked_fill_((ra == 0) | (rb == 0), 0)
+        pm = torch.atan2(sin, cos).neg_().add_(math.pi)  # pi - theta
+        e = torch.addcmul(sin, pm, cos).mul_(ra).mul_(rb).mul_(1 / (2 * math.pi))
+        return e, pm.mul_(1 / (2 * math.pi))
 
     @staticmethod
     def _diag(v):
@@ -173,6 +201,8 @@ class Activation(_Elementwise):
     >>> print(round(float(k.nngp[0, 0]), 6))
     0.464559
     """
+
+    _compilable = False  # chunked loops over quadrature nodes
 
     def __init__(self, fn, derivative=None, quadrature_order: int = 64):
         self._act = resolve_activation(fn, "fn", derivative)

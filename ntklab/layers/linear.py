@@ -30,7 +30,7 @@ class _Weighted(Layer):
     def _affine(self, p: _Pair, average) -> _Pair:
         w2, b2 = self.W_std**2, self.b_std**2
         nngp = w2 * average(p.nngp) + b2
-        return _Pair(nngp, nngp + w2 * average(p.ntk), p.lead)
+        return _Pair(nngp, nngp if p.ntk_zero else nngp + w2 * average(p.ntk), p.lead)
 
 
 class Dense(_Weighted):
@@ -129,14 +129,17 @@ class Conv(_Weighted):
     def _apply(self, tile, full):
         size = tile.c.nngp.shape[2:4]
         out, pads = self._geometry((1, *size), "x1")
-        circular = self.padding == "circular"
+        geometry = (self.kernel_size, self.stride, out, pads, self.padding == "circular")
+        w2, b2 = self.W_std**2, self.b_std**2
 
-        def average(t):
-            lead = t.dim() - (4 if full else 2)
-            groups = [(lead, lead + 1), (lead + 2, lead + 3)] if full else [(lead, lead + 1)]
-            return _window_average(t, groups, self.kernel_size, self.stride, out, pads, circular)
+        def conv(p: _Pair) -> _Pair:
+            lead = p.nngp.dim() - (4 if full else 2)
+            groups = ((lead, lead + 1), (lead + 2, lead + 3)) if full else ((lead, lead + 1),)
+            ntk = None if p.ntk_zero else p.ntk
+            nngp, ntk = _conv_map(p.nngp, ntk, w2, b2, groups, *geometry)
+            return _Pair(nngp, ntk, p.lead)
 
-        return tile.map(lambda p: self._affine(p, average))
+        return tile.map(conv)
 
     def _module(self, shape, width, out, gen, dtype):
         size, pads = self._geometry(shape, "in_shape")
@@ -153,6 +156,19 @@ class Conv(_Weighted):
             dtype,
         )
         return module, (out, *size)
+
+
+def _conv_map(nngp, ntk, w2, b2, groups, k, stride, out, pads, circular):
+    """Conv's kernel map on one pair's tensors.
+
+    Eager: compiling it (shifted views of symbolic sizes) took minutes and gained little.
+
+    ``ntk=None`` stands for a zero NTK (the input's): then ``Theta' = Sigma'``.
+    """
+    new = w2 * _window_average(nngp, groups, k, stride, out, pads, circular) + b2
+    if ntk is None:
+        return new, new
+    return new, new + w2 * _window_average(ntk, groups, k, stride, out, pads, circular)
 
 
 class AvgPool(Layer):
