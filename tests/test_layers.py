@@ -382,7 +382,7 @@ def test_nngp_is_the_output_covariance(name):
     outs = []
     with torch.no_grad():
         for s in range(40):
-            y = arch.network((2, 6, 6), 96, out_features=32, seed=s)(x)  # (4, 32)
+            y = arch.network((2, 6, 6), 96, d_out=32, seed=s)(x)  # (4, 32)
             outs.append(y.T)
     y = torch.cat(outs)  # samples x points
     emp = y.T @ y / y.shape[0]

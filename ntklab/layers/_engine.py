@@ -330,7 +330,7 @@ class Layer:
         in_shape: Any,
         width: int,
         *,
-        out_features: int = 1,
+        d_out: int = 1,
         seed: int | None = None,
         generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float64,
@@ -339,7 +339,7 @@ class Layer:
         """A finite network of the architecture in NTK parameterization.
 
         Every Dense and Conv has ``width`` output units (channels), except the last Dense or
-        Conv of the outermost :func:`serial`, which has ``out_features``.  Weights and biases
+        Conv of the outermost :func:`serial`, which has ``d_out``.  Weights and biases
         are drawn ``N(0, 1)`` and scaled in the forward pass: a layer computes
         ``W_std / sqrt(fan_in) W x + b_std b`` (``fan_in = C k_h k_w`` for Conv), so its
         kernels converge to :meth:`kernels` as ``width`` grows (error about ``width^-1/2``).
@@ -350,7 +350,7 @@ class Layer:
             Shape of one input: ``(d,)`` or ``(C, H, W)``.
         width : int
             Hidden width (units or channels).
-        out_features : int
+        d_out : int
             Outputs of the readout layer.
         seed, generator : optional
             Either (not both); draws are made on the CPU, then moved to ``device``.
@@ -362,7 +362,7 @@ class Layer:
         Returns
         -------
         torch.nn.Module
-            Maps (N, *in_shape) to (N, out) (or (N, width) if no readout layer ends the
+            Maps ``(N, *in_shape)`` to ``(N, d_out)`` (or (N, width) if no readout layer ends the
             architecture).
 
         Raises
@@ -387,13 +387,13 @@ class Layer:
         if len(in_shape) not in (1, 3):
             raise ValueError(f"in_shape must be (d,) or (C, H, W), got {in_shape}")
         width = check_positive_int(width, "width")
-        out_features = check_positive_int(out_features, "out_features")
+        d_out = check_positive_int(d_out, "d_out")
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
         dev = _device(device)
         self._shape(in_shape, "in_shape")
         gen = make_generator(seed, generator)
-        module, _ = self._module(in_shape, width, out_features, gen, dtype)
+        module, _ = self._module(in_shape, width, d_out, gen, dtype)
         return module.to(dev)
 
 
