@@ -56,7 +56,8 @@ class MLP(nn.Module):
     d_out : int, default 1
         Number of outputs.
     activation : str or callable, default "relu"
-        A name of :data:`ntklab._activations.ACTIVATIONS` or an elementwise callable.
+        One of ``"relu"``, ``"erf"``, ``"tanh"``, ``"sigmoid"``, ``"arctan"``, ``"identity"``, or an
+        elementwise callable.
     W_std, b_std : float, default 1.0 and 0.0
         Weight and bias standard deviations (neural-tangents' names), ``>= 0``.
     parameterization : {"ntk", "standard"}, default "ntk"

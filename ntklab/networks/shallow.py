@@ -90,7 +90,8 @@ _PARAMETERS_DOC = """
     width : int
         Number of hidden neurons (``n`` in the book).
     activation : str or callable, default "relu"
-        A name of :data:`ntklab._activations.ACTIVATIONS` or an elementwise callable.
+        One of ``"relu"``, ``"erf"``, ``"tanh"``, ``"sigmoid"``, ``"arctan"``, ``"identity"``, or an
+        elementwise callable.
     {init}seed, generator : int or torch.Generator, optional
         Source of the draws, never both; a CPU generator (draws are made on the CPU in
         float64, then moved), so a seed gives the same network on every device.
