@@ -65,3 +65,13 @@ def test_accuracy():
     assert cv.accuracy(torch.tensor([[0.0, 1.0], [3.0, 1.0]]), torch.tensor([1, 1])) == 0.5
     with pytest.raises(ValueError, match="scores"):
         cv.accuracy(torch.zeros(3), torch.tensor([1, 1, 1]))
+
+
+def test_train_cnn_is_float32_under_a_float64_default():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        net = cv.train_cnn(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), width=2, steps=1, seed=0)
+    finally:
+        torch.set_default_dtype(old)
+    assert all(p.dtype == torch.float32 for p in net.parameters())

@@ -137,7 +137,7 @@ def train_cnn(
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
         nn.Linear(width, classes),
-    )
+    ).float()  # float32 whatever torch's default dtype
     with torch.no_grad():  # PyTorch's default scale U(-1/sqrt(fan_in), .), from our generator
         for layer in net:
             if isinstance(layer, (nn.Conv2d, nn.Linear)):
