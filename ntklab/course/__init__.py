@@ -9,6 +9,7 @@ kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 * :mod:`ntklab.course.convergence` - chapter 4, the quantities of Theorems 11.13 and 11.23;
 * :mod:`ntklab.course.smooth_activations` - chapter 6, Bietti & Mairal's Proposition 9;
 * :mod:`ntklab.course.generalization` - chapter 7, the generalization bounds of the slides;
+* :mod:`ntklab.course.convolutional` - chapter 8, kernel and CNN classifiers on the digits;
 * :mod:`ntklab.course.stats` - power-law fits and binomial intervals used by the checks;
 * :mod:`ntklab.course.plotting` - the course's figure style.
 """
@@ -17,6 +18,7 @@ from importlib import import_module as _import_module
 
 _SUBMODULES = (
     "convergence",
+    "convolutional",
     "examples",
     "generalization",
     "lazy_relu",
