@@ -25,7 +25,13 @@ is ``"full"``, the kernel that drives the linearized dynamics of the network exa
   :class:`~ntklab.networks.shallow.ShallowNTK` and :class:`~ntklab.networks.mlp.MLP` (any
   module with a ``structured_ntk(x1, x2)`` method), the closed form in which each layer
   contributes the elementwise product of two N1 x N2 Gram matrices (of layer inputs and of
-  backpropagated derivatives); no per-parameter Jacobian;
+  backpropagated derivatives); no per-parameter Jacobian.  The same for the user's own
+  ``nn.Sequential`` stacks (nested allowed) of ``nn.Linear``, ``nn.Flatten`` and elementwise
+  activations (``nn.ReLU``, ``nn.Tanh``, ``nn.GELU``, ...): one forward pass stores each Linear
+  layer's input ``a_l``, one backward pass its output derivatives ``delta_l^o = df_o/dh_l``
+  (activation slopes by autograd, so ReLU'(0) = 0 as in the Jacobian path), and
+  ``Theta_oo' = sum_l (a_l.a_l' [weight trainable] + [bias trainable]) (delta_l^o.delta_l^o')``
+  (Novak et al. 2022's structured derivatives); a frozen layer contributes nothing;
 * ``"auto"``: ``"structured"`` where available (and ``create_graph`` is off), else
   ``"jacobian"``.
 
@@ -212,6 +218,123 @@ def _ntk_vp_block(model, params, xa, xb, same, outputs) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------
+# structured kernels of the user's own nn.Sequential stacks
+# --------------------------------------------------------------------------------------------
+
+# elementwise activations: their derivative is the gradient of the sum (a diagonal Jacobian)
+_ELEMENTWISE = (
+    nn.ReLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.GELU,
+    nn.ELU,
+    nn.SiLU,
+    nn.Softplus,
+    nn.LeakyReLU,
+    nn.Identity,
+    nn.Hardtanh,
+    nn.Mish,
+    nn.SELU,
+    nn.CELU,
+    nn.Tanhshrink,
+    nn.Softsign,
+)
+
+
+def _sequential_layers(model: nn.Module) -> list[nn.Module] | None:
+    """The flat list of layers if ``model`` is an ``nn.Sequential`` (nested allowed) of
+    ``nn.Linear``, ``nn.Flatten`` and parameter-free elementwise activations, else ``None``."""
+    if not isinstance(model, nn.Sequential):
+        return None
+    layers: list[nn.Module] = []
+    for m in model:
+        if isinstance(m, nn.Sequential):
+            inner = _sequential_layers(m)
+            if inner is None:
+                return None
+            layers += inner
+        elif isinstance(m, nn.Linear | nn.Flatten) or (
+            isinstance(m, _ELEMENTWISE) and not any(True for _ in m.parameters())
+        ):
+            layers.append(m)
+        else:
+            return None
+    if not any(isinstance(m, nn.Linear) for m in layers):
+        return None
+    return layers
+
+
+def _sequential_pass(layers, x):
+    """Inputs of every Linear layer and ``df_o/dh`` at its output: lists of (N, n_in) and
+    (N, O, n_out), plus the Linear modules, by one forward and one explicit backward pass."""
+    inputs, derivs, linears, tape = [], [], [], []
+    h = x
+    for m in layers:
+        if isinstance(m, nn.Linear):
+            if h.dim() != 2:
+                raise _NotStructured
+            inputs.append(h)
+            linears.append(m)
+            tape.append(("linear", m))
+            h = m(h)
+        elif isinstance(m, nn.Flatten):
+            tape.append(("reshape", h.shape))
+            h = m(h)
+        else:
+            with torch.enable_grad():
+                z = h.detach().requires_grad_(True)
+                (slope,) = torch.autograd.grad(m(z).sum(), z)
+            tape.append(("scale", slope))
+            h = m(h)
+    if h.dim() != 2:
+        raise _NotStructured
+    n, o = h.shape
+    delta = torch.eye(o, dtype=h.dtype, device=h.device).expand(n, o, o)  # df/dh at the output
+    for kind, item in reversed(tape):
+        if kind == "linear":
+            derivs.append(delta)
+            delta = delta @ item.weight
+        elif kind == "scale":
+            delta = delta * item.reshape(n, 1, -1)
+        # a reshape changes nothing: delta stays flat (N, O, features)
+    derivs.reverse()
+    return inputs, derivs, linears
+
+
+class _NotStructured(Exception):
+    """The stack cannot be handled by the structured path (e.g. a Linear on non-flat input)."""
+
+
+def _sequential_ntk(layers, xa, xb, same, outputs):
+    """The tangent kernel of a Sequential stack as a sum over Linear layers of
+    ``(a . a' [weight trainable] + [bias trainable]) (delta . delta')`` (no Jacobians)."""
+    in_a, de_a, linears = _sequential_pass(layers, xa)
+    in_b, de_b = (in_a, de_a) if same else _sequential_pass(layers, xb)[:2]
+    o = de_a[0].shape[1]
+    out = 0
+    for m, aa, ab, da, db in zip(linears, in_a, in_b, de_a, de_b, strict=True):
+        w_on = m.weight.requires_grad
+        b_on = m.bias is not None and m.bias.requires_grad
+        if not (w_on or b_on):
+            continue  # a frozen layer contributes nothing
+        gram = aa @ ab.T if w_on else aa.new_zeros(aa.shape[0], ab.shape[0])
+        if b_on:
+            gram = gram + 1
+        if o == 1:
+            out = out + gram * (da[:, 0] @ db[:, 0].T)
+        elif outputs == "full":
+            out = out + gram[:, :, None, None] * torch.einsum("aon,bpn->abop", da, db)
+        else:  # (O, Na, Nb): one matrix product per output
+            dd = torch.bmm(da.transpose(0, 1), db.permute(1, 2, 0)).permute(1, 2, 0)
+            out = out + gram[:, :, None] * dd
+    if isinstance(out, int):
+        raise ValueError("model has no trainable parameters: its tangent kernel is empty")
+    if o > 1 and outputs == "trace":
+        out = out.mean(-1)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # public functions
 # --------------------------------------------------------------------------------------------
 
@@ -268,7 +391,8 @@ def ntk(
         parameters; ``create_graph`` not a bool.
     ValueError
         Inputs of the wrong shape or not finite, an unknown ``outputs`` or ``method``,
-        ``"structured"`` for a model without ``structured_ntk`` or with ``create_graph``,
+        ``"structured"`` for a model that is neither a network with ``structured_ntk`` (all
+        parameters trainable) nor a recognized ``nn.Sequential``, or with ``create_graph``,
         ``batch_size < 1``, a model without trainable parameters or with no output row per
         point.
 
@@ -283,24 +407,34 @@ def ntk(
     torch.Size([4, 4, 3, 3])
     >>> empirical.ntk(net, x, outputs="trace").shape
     torch.Size([4, 4])
+    >>> _ = torch.manual_seed(0)
+    >>> mlp = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1)).double()
+    >>> x = torch.randn(5, 3, dtype=torch.float64)
+    >>> fast = empirical.ntk(mlp, x)  # "auto": structured, layer by layer
+    >>> bool(torch.allclose(fast, empirical.ntk(mlp, x, method="jacobian"), rtol=1e-12))
+    True
     """
     params = _check_model(model, create_graph)
     outputs = check_choice(outputs, "outputs", OUTPUTS)
     method = check_choice(method, "method", METHODS)
+    explicit = method == "structured"
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
-    structured = hasattr(model, "structured_ntk")
-    if method == "structured" and not structured:
-        raise ValueError(
-            f"method='structured' needs a network of ntklab.networks (a structured_ntk method); "
-            f"got {type(model).__name__}: use 'jacobian' or 'ntk_vp'"
-        )
-    # the closed forms sum over every layer; a frozen layer must not contribute
+    # the closed forms of ntklab.networks sum over every layer; a frozen layer must not
+    # contribute, which the Sequential path respects layer by layer
     frozen = any(not p.requires_grad for p in model.parameters())
-    if method == "structured" and frozen:
+    closed = hasattr(model, "structured_ntk") and not frozen
+    layers = None if closed else _sequential_layers(model)
+    if method == "structured" and frozen and hasattr(model, "structured_ntk"):
         raise ValueError(
             "method='structured' sums over every parameter, but model has frozen parameters "
             "(requires_grad=False): use 'jacobian' or 'ntk_vp', which contract the trainable ones"
+        )
+    if method == "structured" and not (closed or layers):
+        raise ValueError(
+            "method='structured' needs a network of ntklab.networks (a structured_ntk method, "
+            "all parameters trainable) or an nn.Sequential of nn.Linear, nn.Flatten and "
+            f"elementwise activations; got {type(model).__name__}: use 'jacobian' or 'ntk_vp'"
         )
     if method == "structured" and create_graph:
         raise ValueError(
@@ -308,13 +442,25 @@ def ntk(
             "'jacobian' or 'ntk_vp'"
         )
     if method == "auto":
-        method = "structured" if structured and not create_graph and not frozen else "jacobian"
+        method = "structured" if (closed or layers) and not create_graph else "jacobian"
     ref = next(iter(params.values()))
     x1, x2 = _inputs(model, ref, x1, x2)
     same = x2 is x1
 
     n1, n2 = x1.shape[0], x2.shape[0]
     o = _output_width(model, params, x1)
+    if method == "structured" and layers:
+        try:
+            with torch.no_grad():
+                k = _sequential_ntk(layers, x1, x2, same, outputs)
+            return _symmetrize(k) if same else k
+        except _NotStructured:
+            if explicit:
+                raise ValueError(
+                    "method='structured': a Linear layer of model receives inputs that are "
+                    "not flat (N, features): use 'jacobian' or 'ntk_vp'"
+                ) from None
+            method = "jacobian"
     if method == "structured":
         bs = batch_size or max(n1, n2)
     elif batch_size is None:

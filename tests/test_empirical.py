@@ -131,9 +131,49 @@ def test_mixed_dtypes_are_a_type_error_naming_both(name, model_dtype, data_dtype
 
 
 def test_structured_path_needs_a_structured_network():
-    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)).double()
+    # a LayerNorm is neither Linear nor elementwise: no structured path
+    net = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 1)).double()
+    x = torch.zeros(2, 3, dtype=torch.float64)
     with pytest.raises(ValueError, match="structured"):
-        empirical.ntk(net, torch.zeros(2, 3), method="structured")
+        empirical.ntk(net, x, method="structured")
+
+
+def _stack(act, d_out, seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Linear(3, 7), act(), nn.Sequential(nn.Linear(7, 5), act()), nn.Linear(5, d_out)
+    ).double()
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh, nn.GELU, nn.Softplus])
+@pytest.mark.parametrize("d_out", [1, 3])
+@pytest.mark.parametrize("outputs", ["full", "diagonal", "trace"])
+def test_sequential_stacks_are_structured_and_match_the_jacobian_path(act, d_out, outputs):
+    net = _stack(act, d_out)
+    g = torch.Generator().manual_seed(1)
+    x1, x2 = (
+        torch.randn(5, 3, dtype=torch.float64, generator=g),
+        torch.randn(4, 3, dtype=torch.float64, generator=g),
+    )
+    for a, b in ((x1, x2), (x1, None)):
+        ref = empirical.ntk(net, a, b, outputs=outputs, method="jacobian")
+        got = empirical.ntk(net, a, b, outputs=outputs, method="structured")
+        assert got.shape == ref.shape
+        assert torch.allclose(got, ref, rtol=1e-10, atol=1e-12)
+        assert torch.equal(empirical.ntk(net, a, b, outputs=outputs), got)  # auto chooses it
+
+
+def test_sequential_structured_respects_frozen_layers_and_flatten():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)
+    ).double()
+    net[1].weight.requires_grad_(False)  # a frozen weight, its bias trainable
+    net[3].requires_grad_(False)  # a frozen layer contributes nothing
+    x = torch.randn(4, 2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    ref = empirical.ntk(net, x, method="jacobian")
+    got = empirical.ntk(net, x, method="structured")
+    assert torch.allclose(got, ref, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize(
