@@ -136,3 +136,51 @@ def test_sample_ball_same_numbers_on_every_device(device):
     out = T.sample_ball(center.to(device), 1.0, 6, seed=0)
     assert out.device.type == device.type
     assert torch.allclose(out.cpu(), ref, rtol=1e-12, atol=1e-14)
+
+
+def test_lemma_11_20_probability_against_monte_carlo():
+    # reference: the fraction of Gaussian matrices with ||W|| <= sqrt(n (d + 1)), from draws
+    n, d = 20, 4
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(4000, n, d, generator=g, dtype=torch.float64)
+    frac = float((torch.linalg.matrix_norm(W, ord=2) <= math.sqrt(n * (d + 1))).double().mean())
+    assert T.lemma_11_20_probability(n, d, 3.0) == pytest.approx(0.4)
+    assert frac >= T.lemma_11_20_probability(n, d, 3.0)
+    with pytest.raises(ValueError, match="n"):
+        T.lemma_11_20_probability(0, d, 3.0)
+    with pytest.raises(ValueError, match="mu4"):
+        T.lemma_11_20_probability(n, d, -1.0)
+
+
+def test_lemma_11_21_constants_are_the_sums_of_the_component_bounds():
+    R = 0.7
+    c = T.lemma_11_21_constants(R)
+    blocks1 = [6 * R + 9 * R**2, 6 * R**2 + 9 * R**3, 2 * R + 3 * R**2, 1.0]
+    blocks2 = [5 * R + 6 * R**2, 5 * R**2 + 6 * R**3, R + R**2]
+    assert pytest.approx(sum(blocks1)) == c.M1
+    assert pytest.approx(sum(blocks2)) == c.M2
+    assert max(c.M1, c.M2) == c.M
+    # the printed constants are below the sums for every R > 0
+    assert c.M1_printed < c.M1
+    assert c.M2_printed < c.M2
+    with pytest.raises(ValueError, match="R"):
+        T.lemma_11_21_constants(0.0)
+
+
+def test_lemma_11_22_bound_holds_in_monte_carlo():
+    # Var f(x; w_0) = E sigma(u.x)^2 for a LeCun net; estimated here from the draws themselves
+    g = torch.Generator().manual_seed(3)
+    X = torch.nn.functional.normalize(torch.randn(3, 3, generator=g, dtype=torch.float64), dim=1)
+    y = torch.tensor([0.5, -0.5, 1.0], dtype=torch.float64)
+    losses, outs = [], []
+    for seed in range(300):
+        with torch.no_grad():
+            u = _Smooth(3, 32, seed)(X)
+        outs.append(u)
+        losses.append(float(((u - y) ** 2).sum()))
+    C = float(torch.stack(outs).var(0).max())
+    R0 = T.lemma_11_22_bound(C, 3, 0.1, 1.0)
+    assert pytest.approx(3 * (math.sqrt(C * 3 / 0.1) + 1.0) ** 2) == R0
+    assert sum(v <= R0 for v in losses) / len(losses) >= 0.9
+    with pytest.raises(ValueError, match="delta"):
+        T.lemma_11_22_bound(C, 3, 1.5, 1.0)
