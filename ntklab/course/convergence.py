@@ -20,6 +20,9 @@ Petersen & Zech, Section 11.4 (course notation: width ``n``, ``m`` points, loss
   constants ``M_1(R), M_2(R)`` of the gradient and Lipschitz bounds (as the proof's component
   bounds add up, next to the printed ones) and the initial-loss bound ``R_0(delta, m, R)`` -
   :func:`lemma_11_20_probability`, :func:`lemma_11_21_constants`, :func:`lemma_11_22_bound`;
+* Proposition 11.25: the matrix ``bar J_k J(w_k)^T`` that drives the residual, ``E_{k+1} =
+  (I - 2h bar J_k J(w_k)^T) E_k`` with ``bar J_k`` the Jacobian averaged over the segment
+  ``[w_k, w_{k+1}]``, at every step of a gradient-descent run - :func:`averaged_jacobian_run`;
 * Du et al. / Arora et al. (slides 001): ``lambda_0 = lambda_min(H^infinity)`` and the
   generalization measure ``sqrt(2 y^T (H^infinity)^{-1} y / m)`` - :func:`lambda_0`,
   :func:`generalization_measure`.
@@ -64,9 +67,11 @@ from ..validation import (
 
 __all__ = [
     "Assumption1112",
+    "AveragedJacobianRun",
     "Estimate",
     "Lemma1121Constants",
     "admissible_lipschitz",
+    "averaged_jacobian_run",
     "check_assumption_11_12",
     "estimate_gradient_bound",
     "estimate_gradient_lipschitz",
@@ -380,6 +385,122 @@ def theorem_11_23_rate(h: float, n: int, lambda_min_lc: float, ks: Any = 1) -> t
     lambda_min_lc = check_positive(lambda_min_lc, "lambda_min_lc")
     ks = as_tensor(list(ks) if isinstance(ks, range) else ks, "ks", ndim=(0, 1))
     return (1 - h * n * lambda_min_lc / 2) ** (2 * ks)
+
+
+@dataclass
+class AveragedJacobianRun:
+    """A gradient-descent run with the matrix of (eq-ch4-step) at every step.
+
+    Attributes
+    ----------
+    loss : tensor, (K+1,)
+        Course loss ``||u(w_k) - y||^2``.
+    distance : tensor, (K+1,)
+        ``||w_k - w_0||``.
+    drift : tensor, (K,)
+        ``||bar J_k J(w_k)^T - J_0 J_0^T||_2`` (Proposition 11.25 before dividing by ``n``).
+    identity_error : tensor, (K,)
+        ``||E_{k+1} - (I - 2h bar J_k J(w_k)^T) E_k|| / ||E_k||``: how exactly the quadrature
+        ``bar J_k`` reproduces the step (a check of the fundamental-theorem identity).
+    """
+
+    loss: torch.Tensor
+    distance: torch.Tensor
+    drift: torch.Tensor
+    identity_error: torch.Tensor
+
+
+def averaged_jacobian_run(
+    model: torch.nn.Module, X: Any, y: Any, h: float, steps: int, *, quadrature_order: int = 3
+) -> AveragedJacobianRun:
+    """Gradient descent on the course loss, measuring Proposition 11.25's matrix at every step.
+
+    ``w_{k+1} = w_k - 2h J(w_k)^T (u(w_k) - y)`` and ``bar J_k = int_0^1 J(w_k + s (w_{k+1} -
+    w_k)) ds`` by Gauss-Legendre quadrature with ``quadrature_order`` nodes; the record is
+    ``||bar J_k J(w_k)^T - J_0 J_0^T||`` (spectral norm).  One Jacobian per node and step.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Scalar-output model (a copy is trained).
+    X : tensor, (m, ...)
+        Training inputs, of the model's dtype.
+    y : tensor, (m,)
+        Targets.
+    h : float
+        Course step, ``> 0``.
+    steps : int
+        Number of iterations ``K >= 1``.
+    quadrature_order : int
+        Gauss-Legendre nodes on each segment, ``>= 1``.
+
+    Returns
+    -------
+    AveragedJacobianRun
+        Loss and distance (K+1,), drift and identity error (K,).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On bad arguments (named), as :func:`ntklab.dynamics.gradient_descent`.
+
+    Examples
+    --------
+    >>> net = torch.nn.Linear(2, 1, dtype=torch.float64)
+    >>> x = torch.eye(2, dtype=torch.float64)
+    >>> run = averaged_jacobian_run(net, x, torch.ones(2, dtype=torch.float64), 0.1, 3)
+    >>> run.drift.shape, round(float(run.drift.abs().max()), 12)  # linear: J is constant
+    (torch.Size([3]), 0.0)
+    """
+    model = _check_model(model)
+    X, y = _data(model, X, y)
+    if y.dim() != 1:
+        raise ValueError(f"y must have shape (m,) for a scalar-output model, got {tuple(y.shape)}")
+    h = check_positive(h, "h")
+    steps = check_positive_int(steps, "steps")
+    q = check_positive_int(quadrature_order, "quadrature_order")
+    nodes, weights = _gauss_legendre(q, X.dtype)
+    net = copy.deepcopy(model)
+
+    def f(w):
+        return functional_call(net, _unflatten(net, w), (X,)).reshape(-1)
+
+    def at(w):
+        # one vectorized reverse pass for the m rows (cheaper than m separate backward passes)
+        with torch.no_grad():
+            u = f(w)
+        return u, torch.autograd.functional.jacobian(f, w, vectorize=True)
+
+    w = flat_parameters(net)
+    w0 = w.clone()
+    u, J = at(w)
+    K0 = J @ J.T
+    loss, dist, drift, ident = [float(((u - y) ** 2).sum())], [0.0], [], []
+    for _ in range(steps):
+        E = u - y
+        w_next = w - 2 * h * J.T @ E
+        Jbar = sum(c * at(w + s * (w_next - w))[1] for s, c in zip(nodes, weights, strict=True))
+        A = Jbar @ J.T
+        drift.append(float(torch.linalg.matrix_norm(A - K0, ord=2)))
+        w = w_next
+        u, J = at(w)
+        ident.append(float((u - y - (E - 2 * h * A @ E)).norm() / E.norm()))
+        loss.append(float(((u - y) ** 2).sum()))
+        dist.append(float((w - w0).norm()))
+    return AveragedJacobianRun(
+        loss=torch.tensor(loss, dtype=X.dtype),
+        distance=torch.tensor(dist, dtype=X.dtype),
+        drift=torch.tensor(drift, dtype=X.dtype),
+        identity_error=torch.tensor(ident, dtype=X.dtype),
+    )
+
+
+def _gauss_legendre(q: int, dtype: torch.dtype) -> tuple[list[float], list[float]]:
+    """Nodes and weights of the ``q``-point Gauss-Legendre rule on ``[0, 1]``."""
+    import numpy as np
+
+    t, c = np.polynomial.legendre.leggauss(q)
+    return [float((ti + 1) / 2) for ti in t], [float(ci / 2) for ci in c]
 
 
 def lemma_11_20_probability(n: int, d: int, mu4: float) -> float:
