@@ -22,6 +22,8 @@ What lives here:
 * :func:`gradient_descent` - full-batch GD on any ``torch.nn.Module``, recording the loss,
   ``||w_k - w_0||``, the fraction of changed ReLU activation patterns, the largest row
   displacement of a weight matrix, outputs on test inputs and the tangent kernel at chosen steps;
+* :func:`stochastic_gradient_descent` - mini-batch SGD (batch size, with or without
+  replacement, seeded) with the same records once per epoch;
 * :func:`linearized_gradient_descent` - the linearized model (11.3.1) trained with the same step,
   iterated in function space (11.5.9) through the tangent kernel at ``w_0``;
 * :class:`LinearDynamics` - the closed-form trajectory of the linearized model (Remark 11.24 with
@@ -59,6 +61,7 @@ from .validation import (
     check_nonnegative_int,
     check_positive,
     check_positive_int,
+    make_generator,
 )
 
 __all__ = [
@@ -76,6 +79,7 @@ __all__ = [
     "linearized_gradient_descent",
     "natural_gradient_descent",
     "stability_limit",
+    "stochastic_gradient_descent",
     "to_course_step",
 ]
 
@@ -534,87 +538,244 @@ def gradient_descent(
     _outputs(model, x, "x", width)  # output-width check before any work
 
     net = copy.deepcopy(model) if copy_model else model
-    params = [p for _, p in _trainable(net)]
-    names = [n for n, _ in _trainable(net)]
-    p0 = [p.detach().clone() for p in params]
-    if row_parameter is None:
-        row_parameter = next((n for n, p in zip(names, params, strict=False) if p.dim() == 2), None)
-    elif row_parameter not in names:
-        raise ValueError(f"row_parameter must name a trainable parameter, one of {names}")
-    row_index = names.index(row_parameter) if row_parameter is not None else None
-
+    rec = _Recorder(net, x, y, width, steps, patterns, row_parameter, x_test)
     if check_step != "off":
         K0 = flat_kernel(ntk(net, x))
         _step_check(float(torch.linalg.eigvalsh(K0)[-1]), h, check_step)
-
-    pattern_fn, cleanup = _pattern_recorder(net, patterns)
-    n_rec = steps + 1
-    dtype, device = x.dtype, x.device
-    losses = torch.empty(n_rec, dtype=dtype, device=device)
-    dists = torch.empty(n_rec, dtype=dtype, device=device)
-    outs = torch.empty(n_rec, *y.shape, dtype=dtype, device=device)
-    changes = torch.empty(n_rec, dtype=dtype, device=device) if pattern_fn else None
-    rows = torch.empty(n_rec, dtype=dtype, device=device) if row_index is not None else None
-    tests = (
-        torch.empty(n_rec, x_test.shape[0], *y.shape[1:], dtype=dtype, device=device)
-        if x_test is not None
-        else None
-    )
     kernels: dict[int, torch.Tensor] = {}
-    pattern0 = None
-    loss0 = None
     try:
-        for k in _progress(range(n_rec), enabled=progress, desc="gradient descent"):
-            u = _outputs(net, x, "x", width)
-            r = u - y
-            L = (r * r).sum()
-            Lv = float(L.detach())
-            if loss0 is None:
-                loss0 = max(Lv, torch.finfo(dtype).tiny)
-            if not math.isfinite(Lv) or Lv > divergence_factor * loss0:
-                raise DivergenceError(
-                    f"gradient descent diverged at iteration {k} with step size {h:.6g} "
-                    f"(course normalization; {step_size:.6g} on the {loss!r} loss): "
-                    f"loss = {Lv:.3g} against {loss0:.3g} at w_0. Use a smaller step size "
-                    "(see ntklab.dynamics.stability_limit)."
-                )
-            with torch.no_grad():
-                losses[k] = L.detach()
-                outs[k] = u.detach()
-                sq = sum(((p - q) ** 2).sum() for p, q in zip(params, p0, strict=True))
-                dists[k] = torch.sqrt(sq)
-                if rows is not None:
-                    rows[k] = (params[row_index] - p0[row_index]).norm(dim=1).max()
-                if pattern_fn is not None:
-                    pat = pattern_fn(x, None)
-                    if pattern0 is None:
-                        pattern0 = pat
-                    changes[k] = (pat != pattern0).to(dtype).mean()
-                if tests is not None:
-                    tests[k] = _outputs(net, x_test, "x_test", width)
+        for k in _progress(range(steps + 1), enabled=progress, desc="gradient descent"):
+            L = rec.record(k)
+            rec.check_divergence(k, divergence_factor, h, step_size, loss, "gradient descent")
             if k in kernel_steps:
                 kernels[k] = ntk(net, x)
             if k == steps:
                 break
-            grads = torch.autograd.grad(L, params)
+            grads = torch.autograd.grad(L, rec.params)
             with torch.no_grad():
-                for p, g in zip(params, grads, strict=False):
+                for p, g in zip(rec.params, grads, strict=False):
                     p.sub_(h * g)
     finally:
-        cleanup()
-    return TrainingHistory(
-        step_size=h,
-        loss=losses,
-        distance=dists,
-        outputs=outs,
-        pattern_change=changes,
-        max_row_distance=rows,
-        test_outputs=tests,
-        kernels=kernels,
-        model=net,
-        w0=torch.cat([q.reshape(-1) for q in p0]),
-        row_parameter=row_parameter,
-    )
+        rec.cleanup()
+    return rec.history(h, kernels)
+
+
+class _Recorder:
+    """Per-iteration records of a training run (loss, distance, outputs, patterns, rows, tests).
+
+    ``record(k)`` evaluates the full-batch course loss at the current parameters, stores every
+    quantity of :class:`TrainingHistory` at slot ``k`` and returns the loss (with its graph).
+    """
+
+    def __init__(self, net, x, y, width, steps, patterns, row_parameter, x_test):
+        self.net, self.x, self.y, self.width, self.x_test = net, x, y, width, x_test
+        self.params = [p for _, p in _trainable(net)]
+        names = [n for n, _ in _trainable(net)]
+        self.p0 = [p.detach().clone() for p in self.params]
+        if row_parameter is None:
+            row_parameter = next(
+                (n for n, p in zip(names, self.params, strict=False) if p.dim() == 2), None
+            )
+        elif row_parameter not in names:
+            raise ValueError(f"row_parameter must name a trainable parameter, one of {names}")
+        self.row_parameter = row_parameter
+        self.row_index = names.index(row_parameter) if row_parameter is not None else None
+        self.pattern_fn, self.cleanup = _pattern_recorder(net, patterns)
+        n_rec = steps + 1
+        kw = {"dtype": x.dtype, "device": x.device}
+        self.losses = torch.empty(n_rec, **kw)
+        self.dists = torch.empty(n_rec, **kw)
+        self.outs = torch.empty(n_rec, *y.shape, **kw)
+        self.changes = torch.empty(n_rec, **kw) if self.pattern_fn else None
+        self.rows = torch.empty(n_rec, **kw) if self.row_index is not None else None
+        self.tests = (
+            torch.empty(n_rec, x_test.shape[0], *y.shape[1:], **kw) if x_test is not None else None
+        )
+        self.pattern0 = None
+        self.loss0 = None
+        self.last = math.nan
+
+    def record(self, k: int) -> torch.Tensor:
+        u = _outputs(self.net, self.x, "x", self.width)
+        r = u - self.y
+        L = (r * r).sum()
+        self.last = float(L.detach())
+        if self.loss0 is None:
+            self.loss0 = max(self.last, torch.finfo(self.x.dtype).tiny)
+        with torch.no_grad():
+            self.losses[k] = L.detach()
+            self.outs[k] = u.detach()
+            sq = sum(((p - q) ** 2).sum() for p, q in zip(self.params, self.p0, strict=True))
+            self.dists[k] = torch.sqrt(sq)
+            if self.rows is not None:
+                i = self.row_index
+                self.rows[k] = (self.params[i] - self.p0[i]).norm(dim=1).max()
+            if self.pattern_fn is not None:
+                pat = self.pattern_fn(self.x, None)
+                if self.pattern0 is None:
+                    self.pattern0 = pat
+                self.changes[k] = (pat != self.pattern0).to(self.x.dtype).mean()
+            if self.tests is not None:
+                self.tests[k] = _outputs(self.net, self.x_test, "x_test", self.width)
+        return L
+
+    def check_divergence(self, k, factor, h, step_size, loss, what):
+        Lv = self.last
+        if not math.isfinite(Lv) or Lv > factor * self.loss0:
+            raise DivergenceError(
+                f"{what} diverged at iteration {k} with step size {h:.6g} "
+                f"(course normalization; {step_size:.6g} on the {loss!r} loss): "
+                f"loss = {Lv:.3g} against {self.loss0:.3g} at w_0. Use a smaller step size "
+                "(see ntklab.dynamics.stability_limit)."
+            )
+
+    def history(self, h, kernels, **extra) -> TrainingHistory:
+        return TrainingHistory(
+            step_size=h,
+            loss=self.losses,
+            distance=self.dists,
+            outputs=self.outs,
+            pattern_change=self.changes,
+            max_row_distance=self.rows,
+            test_outputs=self.tests,
+            kernels=kernels,
+            model=self.net,
+            w0=torch.cat([q.reshape(-1) for q in self.p0]),
+            row_parameter=self.row_parameter,
+            extra=extra,
+        )
+
+
+def _batches(m: int, batch_size: int, replacement: bool, gen: torch.Generator):
+    """The index batches of one epoch: ``ceil(m / batch_size)`` of them.
+
+    Without replacement a random permutation cut into consecutive pieces (the last one may be
+    smaller), so every point is used once per epoch; with replacement each batch is drawn
+    uniformly with replacement.
+    """
+    count = -(-m // batch_size)
+    if replacement:
+        return list(torch.randint(m, (count, batch_size), generator=gen))
+    return list(torch.randperm(m, generator=gen).split(batch_size))
+
+
+def stochastic_gradient_descent(
+    model: torch.nn.Module,
+    x: Any,
+    y: Any,
+    step_size: float,
+    epochs: int,
+    *,
+    batch_size: int,
+    replacement: bool = False,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    loss: str = "sum",
+    x_test: Any | None = None,
+    patterns: Any = "auto",
+    row_parameter: str | None = None,
+    divergence_factor: float = 1e8,
+    copy_model: bool = True,
+    progress: bool | None = None,
+) -> TrainingHistory:
+    """Mini-batch SGD ``w <- w - h (m / |B|) grad sum_{i in B} (f(x_i; w) - y_i)^2``.
+
+    The batch loss is scaled by ``m / |B|`` so that its gradient is an unbiased estimate of the
+    full gradient of the course loss and ``h`` means what it means for :func:`gradient_descent`:
+    with ``batch_size = m`` (without replacement) one epoch is exactly one gradient-descent
+    step.  An epoch is ``ceil(m / batch_size)`` steps (Zou & Gu's Theorem 3.8, slides 001).
+    Everything is recorded once per epoch, on the full training set, so a run compares with
+    :func:`gradient_descent` at equal epochs; the full-batch loss after every step is in
+    ``extra["step_loss"]``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        As in :func:`gradient_descent`.
+    x : tensor, (m, ...)
+        Training inputs, of the model's dtype, finite.
+    y : tensor, (m,) or (m, O)
+        Targets, finite.
+    step_size : float > 0
+        Step on the loss named by ``loss`` (stored as the course's step ``h``).
+    epochs : int >= 1
+        Number of passes ``K``.
+    batch_size : int
+        ``1 <= batch_size <= m``.
+    replacement : bool
+        Draw each batch with replacement (``True``) or cut a fresh random permutation per
+        epoch (``False``, the default).
+    seed, generator : optional
+        The batches' randomness (one or the other, see :func:`ntklab.validation.make_generator`).
+    loss, x_test, patterns, row_parameter, divergence_factor, copy_model, progress
+        As in :func:`gradient_descent`.
+
+    Returns
+    -------
+    TrainingHistory
+        Arrays indexed by the epoch ``k = 0..K``; ``extra["step_loss"]`` (shape
+        ``(K ceil(m / batch_size) + 1,)``) and ``extra["batch_size"]``.
+
+    Raises
+    ------
+    ValueError
+        On bad arguments (named): ``batch_size`` below 1 or above ``m``, non-finite data,
+        both ``seed`` and ``generator``.
+    TypeError
+        If ``model`` is not a module or the data has another dtype than its parameters.
+    DivergenceError
+        If the loss explodes during training.
+
+    Examples
+    --------
+    >>> import torch
+    >>> torch.manual_seed(0) and None
+    >>> net = torch.nn.Linear(2, 1, dtype=torch.float64)
+    >>> x = torch.eye(2, dtype=torch.float64)
+    >>> y = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    >>> hist = stochastic_gradient_descent(net, x, y, 0.05, 200, batch_size=1, seed=0)
+    >>> hist.loss.shape, hist.extra["step_loss"].shape, round(float(hist.loss[-1]), 6)
+    (torch.Size([201]), torch.Size([401]), 0.0)
+    """
+    model = _check_model(model)
+    x, y = _data(model, x, y)
+    width = _width(y)
+    m = x.shape[0]
+    epochs = check_positive_int(epochs, "epochs")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if batch_size > m:
+        raise ValueError(
+            f"batch_size must be at most the number of points m = {m}, got {batch_size}"
+        )
+    if not isinstance(replacement, bool):
+        raise TypeError(f"replacement must be a bool, got {type(replacement).__name__}")
+    gen = make_generator(seed, generator)
+    loss = check_choice(loss, "loss", LOSS_SCALES)
+    h = to_course_step(step_size, y.numel(), loss)
+    divergence_factor = check_positive(divergence_factor, "divergence_factor")
+    if x_test is not None:
+        x_test = _data(model, x_test, x_name="x_test")
+    _outputs(model, x, "x", width)
+
+    net = copy.deepcopy(model) if copy_model else model
+    rec = _Recorder(net, x, y, width, epochs, patterns, row_parameter, x_test)
+    step_loss = [rec.record(0).detach()]
+    try:
+        for k in _progress(range(1, epochs + 1), enabled=progress, desc="SGD"):
+            for batch in _batches(m, batch_size, replacement, gen):
+                b = batch.to(x.device)
+                r = _outputs(net, x[b], "x", width) - y[b]
+                grads = torch.autograd.grad((r * r).sum() * (m / b.numel()), rec.params)
+                with torch.no_grad():
+                    for p, g in zip(rec.params, grads, strict=False):
+                        p.sub_(h * g)
+                    r_all = _outputs(net, x, "x", width) - y
+                    step_loss.append((r_all * r_all).sum())
+            rec.record(k)
+            rec.check_divergence(k, divergence_factor, h, step_size, loss, "SGD")
+    finally:
+        rec.cleanup()
+    return rec.history(h, {}, step_loss=torch.stack(step_loss), batch_size=batch_size)
 
 
 # --------------------------------------------------------------------------------------------

@@ -136,3 +136,84 @@ def test_sample_ball_same_numbers_on_every_device(device):
     out = T.sample_ball(center.to(device), 1.0, 6, seed=0)
     assert out.device.type == device.type
     assert torch.allclose(out.cpu(), ref, rtol=1e-12, atol=1e-14)
+
+
+def test_lemma_11_20_probability_against_monte_carlo():
+    # reference: the fraction of Gaussian matrices with ||W|| <= sqrt(n (d + 1)), from draws
+    n, d = 20, 4
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(4000, n, d, generator=g, dtype=torch.float64)
+    frac = float((torch.linalg.matrix_norm(W, ord=2) <= math.sqrt(n * (d + 1))).double().mean())
+    assert T.lemma_11_20_probability(n, d, 3.0) == pytest.approx(0.4)
+    assert frac >= T.lemma_11_20_probability(n, d, 3.0)
+    with pytest.raises(ValueError, match="n"):
+        T.lemma_11_20_probability(0, d, 3.0)
+    with pytest.raises(ValueError, match="mu4"):
+        T.lemma_11_20_probability(n, d, -1.0)
+
+
+def test_lemma_11_21_constants_are_the_sums_of_the_component_bounds():
+    R = 0.7
+    c = T.lemma_11_21_constants(R)
+    blocks1 = [6 * R + 9 * R**2, 6 * R**2 + 9 * R**3, 2 * R + 3 * R**2, 1.0]
+    blocks2 = [5 * R + 6 * R**2, 5 * R**2 + 6 * R**3, R + R**2]
+    assert pytest.approx(sum(blocks1)) == c.M1
+    assert pytest.approx(sum(blocks2)) == c.M2
+    assert max(c.M1, c.M2) == c.M
+    # the printed constants are below the sums for every R > 0
+    assert c.M1_printed < c.M1
+    assert c.M2_printed < c.M2
+    with pytest.raises(ValueError, match="R"):
+        T.lemma_11_21_constants(0.0)
+
+
+def test_lemma_11_22_bound_holds_in_monte_carlo():
+    # Var f(x; w_0) = E sigma(u.x)^2 for a LeCun net; estimated here from the draws themselves
+    g = torch.Generator().manual_seed(3)
+    X = torch.nn.functional.normalize(torch.randn(3, 3, generator=g, dtype=torch.float64), dim=1)
+    y = torch.tensor([0.5, -0.5, 1.0], dtype=torch.float64)
+    losses, outs = [], []
+    for seed in range(300):
+        with torch.no_grad():
+            u = _Smooth(3, 32, seed)(X)
+        outs.append(u)
+        losses.append(float(((u - y) ** 2).sum()))
+    C = float(torch.stack(outs).var(0).max())
+    R0 = T.lemma_11_22_bound(C, 3, 0.1, 1.0)
+    assert pytest.approx(3 * (math.sqrt(C * 3 / 0.1) + 1.0) ** 2) == R0
+    assert sum(v <= R0 for v in losses) / len(losses) >= 0.9
+    with pytest.raises(ValueError, match="delta"):
+        T.lemma_11_22_bound(C, 3, 1.5, 1.0)
+
+
+def test_averaged_jacobian_run_against_gradient_descent_and_quadratic_model():
+    net, X, y = _problem(n=64, seed=1, eps=0.5)
+    h = 0.5 * T.theorem_11_13_step_size(*T.kernel_eigenvalues(net, X))
+    run = T.averaged_jacobian_run(net, X, y, h, 5)
+    ref = D.gradient_descent(net, X, y, h, 5)  # an independent implementation of the same steps
+    torch.testing.assert_close(run.loss, ref.loss, rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(run.distance, ref.distance, rtol=1e-10, atol=1e-14)
+    # the segment average makes (eq-ch4-step) exact; the endpoint Jacobian alone does not
+    assert float(run.identity_error.max()) < 1e-9
+    assert float(run.drift.min()) > 0
+
+
+class _Quadratic(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([0.3], dtype=torch.float64))
+
+    def forward(self, x):
+        return x[:, 0] * self.w**2
+
+
+def test_averaged_jacobian_run_closed_form():
+    # f(x; w) = x w^2: J = 2 x w, bar J_0 = x (w_0 + w_1) exactly (midpoint rule)
+    X = torch.tensor([[1.0]], dtype=torch.float64)
+    y = torch.tensor([1.0], dtype=torch.float64)
+    run = T.averaged_jacobian_run(_Quadratic(), X, y, 0.1, 1, quadrature_order=1)
+    w0 = 0.3
+    w1 = w0 - 2 * 0.1 * (2 * w0) * (w0**2 - 1)
+    assert float(run.drift[0]) == pytest.approx(abs((w0 + w1) * 2 * w0 - (2 * w0) ** 2))
+    with pytest.raises(ValueError, match="quadrature_order"):
+        T.averaged_jacobian_run(_Quadratic(), X, y, 0.1, 1, quadrature_order=0)

@@ -16,6 +16,13 @@ Petersen & Zech, Section 11.4 (course notation: width ``n``, ``m`` points, loss
 * Theorem 11.23 (LeCun networks): step ``h < 2 / ((lambda_min^LC + 4 lambda_max^LC) n)`` and rate
   ``(1 - h n lambda_min^LC / 2)^{2k}`` (the source prints ``hn/(2 lambda_min^LC)``, a typo) -
   :func:`theorem_11_23_step_size`, :func:`theorem_11_23_rate`;
+* Lemmas 11.20-11.22: the probability ``1 - d mu_4 / n`` of ``||W|| <= sqrt(n (d + 1))``, the
+  constants ``M_1(R), M_2(R)`` of the gradient and Lipschitz bounds (as the proof's component
+  bounds add up, next to the printed ones) and the initial-loss bound ``R_0(delta, m, R)`` -
+  :func:`lemma_11_20_probability`, :func:`lemma_11_21_constants`, :func:`lemma_11_22_bound`;
+* Proposition 11.25: the matrix ``bar J_k J(w_k)^T`` that drives the residual, ``E_{k+1} =
+  (I - 2h bar J_k J(w_k)^T) E_k`` with ``bar J_k`` the Jacobian averaged over the segment
+  ``[w_k, w_{k+1}]``, at every step of a gradient-descent run - :func:`averaged_jacobian_run`;
 * Du et al. / Arora et al. (slides 001): ``lambda_0 = lambda_min(H^infinity)`` and the
   generalization measure ``sqrt(2 y^T (H^infinity)^{-1} y / m)`` - :func:`lambda_0`,
   :func:`generalization_measure`.
@@ -34,7 +41,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.func import functional_call, grad
@@ -54,19 +61,26 @@ from ..validation import (
     check_nonnegative_int,
     check_positive,
     check_positive_int,
+    check_probability,
     make_generator,
 )
 
 __all__ = [
     "Assumption1112",
+    "AveragedJacobianRun",
     "Estimate",
+    "Lemma1121Constants",
     "admissible_lipschitz",
+    "averaged_jacobian_run",
     "check_assumption_11_12",
     "estimate_gradient_bound",
     "estimate_gradient_lipschitz",
     "generalization_measure",
     "kernel_eigenvalues",
     "lambda_0",
+    "lemma_11_20_probability",
+    "lemma_11_21_constants",
+    "lemma_11_22_bound",
     "radius",
     "sample_ball",
     "theorem_11_13_bounds",
@@ -371,6 +385,256 @@ def theorem_11_23_rate(h: float, n: int, lambda_min_lc: float, ks: Any = 1) -> t
     lambda_min_lc = check_positive(lambda_min_lc, "lambda_min_lc")
     ks = as_tensor(list(ks) if isinstance(ks, range) else ks, "ks", ndim=(0, 1))
     return (1 - h * n * lambda_min_lc / 2) ** (2 * ks)
+
+
+@dataclass
+class AveragedJacobianRun:
+    """A gradient-descent run with the matrix of (eq-ch4-step) at every step.
+
+    Attributes
+    ----------
+    loss : tensor, (K+1,)
+        Course loss ``||u(w_k) - y||^2``.
+    distance : tensor, (K+1,)
+        ``||w_k - w_0||``.
+    drift : tensor, (K,)
+        ``||bar J_k J(w_k)^T - J_0 J_0^T||_2`` (Proposition 11.25 before dividing by ``n``).
+    identity_error : tensor, (K,)
+        ``||E_{k+1} - (I - 2h bar J_k J(w_k)^T) E_k|| / ||E_k||``: how exactly the quadrature
+        ``bar J_k`` reproduces the step (a check of the fundamental-theorem identity).
+    """
+
+    loss: torch.Tensor
+    distance: torch.Tensor
+    drift: torch.Tensor
+    identity_error: torch.Tensor
+
+
+def averaged_jacobian_run(
+    model: torch.nn.Module, X: Any, y: Any, h: float, steps: int, *, quadrature_order: int = 3
+) -> AveragedJacobianRun:
+    """Gradient descent on the course loss, measuring Proposition 11.25's matrix at every step.
+
+    ``w_{k+1} = w_k - 2h J(w_k)^T (u(w_k) - y)`` and ``bar J_k = int_0^1 J(w_k + s (w_{k+1} -
+    w_k)) ds`` by Gauss-Legendre quadrature with ``quadrature_order`` nodes; the record is
+    ``||bar J_k J(w_k)^T - J_0 J_0^T||`` (spectral norm).  One Jacobian per node and step.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Scalar-output model (a copy is trained).
+    X : tensor, (m, ...)
+        Training inputs, of the model's dtype.
+    y : tensor, (m,)
+        Targets.
+    h : float
+        Course step, ``> 0``.
+    steps : int
+        Number of iterations ``K >= 1``.
+    quadrature_order : int
+        Gauss-Legendre nodes on each segment, ``>= 1``.
+
+    Returns
+    -------
+    AveragedJacobianRun
+        Loss and distance (K+1,), drift and identity error (K,).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On bad arguments (named), as :func:`ntklab.dynamics.gradient_descent`.
+
+    Examples
+    --------
+    >>> net = torch.nn.Linear(2, 1, dtype=torch.float64)
+    >>> x = torch.eye(2, dtype=torch.float64)
+    >>> run = averaged_jacobian_run(net, x, torch.ones(2, dtype=torch.float64), 0.1, 3)
+    >>> run.drift.shape, round(float(run.drift.abs().max()), 12)  # linear: J is constant
+    (torch.Size([3]), 0.0)
+    """
+    model = _check_model(model)
+    X, y = _data(model, X, y)
+    if y.dim() != 1:
+        raise ValueError(f"y must have shape (m,) for a scalar-output model, got {tuple(y.shape)}")
+    h = check_positive(h, "h")
+    steps = check_positive_int(steps, "steps")
+    q = check_positive_int(quadrature_order, "quadrature_order")
+    nodes, weights = _gauss_legendre(q, X.dtype)
+    net = copy.deepcopy(model)
+
+    def f(w):
+        return functional_call(net, _unflatten(net, w), (X,)).reshape(-1)
+
+    def at(w):
+        # one vectorized reverse pass for the m rows (cheaper than m separate backward passes)
+        with torch.no_grad():
+            u = f(w)
+        return u, torch.autograd.functional.jacobian(f, w, vectorize=True)
+
+    w = flat_parameters(net)
+    w0 = w.clone()
+    u, J = at(w)
+    K0 = J @ J.T
+    loss, dist, drift, ident = [float(((u - y) ** 2).sum())], [0.0], [], []
+    for _ in range(steps):
+        E = u - y
+        w_next = w - 2 * h * J.T @ E
+        Jbar = sum(c * at(w + s * (w_next - w))[1] for s, c in zip(nodes, weights, strict=True))
+        A = Jbar @ J.T
+        drift.append(float(torch.linalg.matrix_norm(A - K0, ord=2)))
+        w = w_next
+        u, J = at(w)
+        ident.append(float((u - y - (E - 2 * h * A @ E)).norm() / E.norm()))
+        loss.append(float(((u - y) ** 2).sum()))
+        dist.append(float((w - w0).norm()))
+    return AveragedJacobianRun(
+        loss=torch.tensor(loss, dtype=X.dtype),
+        distance=torch.tensor(dist, dtype=X.dtype),
+        drift=torch.tensor(drift, dtype=X.dtype),
+        identity_error=torch.tensor(ident, dtype=X.dtype),
+    )
+
+
+def _gauss_legendre(q: int, dtype: torch.dtype) -> tuple[list[float], list[float]]:
+    """Nodes and weights of the ``q``-point Gauss-Legendre rule on ``[0, 1]``."""
+    import numpy as np
+
+    t, c = np.polynomial.legendre.leggauss(q)
+    return [float((ti + 1) / 2) for ti in t], [float(ci / 2) for ci in c]
+
+
+def lemma_11_20_probability(n: int, d: int, mu4: float) -> float:
+    """Lemma 11.20's lower bound ``1 - d mu_4 / n`` on ``P[||W|| <= sqrt(n (d + 1))]``.
+
+    ``W`` is ``n x d`` with i.i.d. entries of mean 0, variance 1 and fourth moment ``mu_4``
+    (Assumption 11.14); the proof bounds the spectral norm by the Frobenius norm and applies
+    Chebyshev to the row sums of squares.  The bound is returned as printed (it may be negative
+    for small ``n``, when it says nothing).
+
+    Parameters
+    ----------
+    n, d : int
+        Rows and columns of ``W``, ``>= 1``.
+    mu4 : float
+        Fourth moment of the entries' distribution, ``> 0`` (3 for the standard normal, 9/5 for
+        the uniform distribution on ``[-sqrt 3, sqrt 3]``).
+
+    Returns
+    -------
+    float
+        ``1 - d mu4 / n``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n`` or ``d`` is not a positive integer or ``mu4`` not a positive number.
+
+    Examples
+    --------
+    >>> lemma_11_20_probability(50, 4, 3.0)
+    0.76
+    """
+    n = check_positive_int(n, "n")
+    d = check_positive_int(d, "d")
+    mu4 = check_positive(mu4, "mu4")
+    return 1.0 - d * mu4 / n
+
+
+class Lemma1121Constants(NamedTuple):
+    """Constants of Lemma 11.21: the gradient bound ``M1`` and the Lipschitz constant ``M2``.
+
+    ``M1, M2`` are the sums of the proof's component bounds, ``M1_printed, M2_printed`` the
+    constants the source prints; ``M = max(M1, M2)`` is the lemma's ``M(R)``.
+    """
+
+    M1: float
+    M2: float
+    M1_printed: float
+    M2_printed: float
+
+    @property
+    def M(self) -> float:
+        return max(self.M1, self.M2)
+
+
+def lemma_11_21_constants(R: float) -> Lemma1121Constants:
+    """The constants of Lemma 11.21 as its proof's component bounds add up, and as printed.
+
+    Step 1 of the proof bounds, on ``B_{c n^{-1/2}}(w_0)`` (with ``c <= sqrt n``), the gradient
+    blocks by ``sqrt(n)(6R + 9R^2)`` (``b``), ``sqrt(n)(6R^2 + 9R^3)`` (``U``),
+    ``sqrt(n)(2R + 3R^2)`` (``v``) and ``1`` (``c``); their sum gives
+    ``M1 = 1 + 8R + 18R^2 + 9R^3`` where the source prints ``1 + 8R + 12R^2``.  Step 2's
+    Lipschitz bounds ``5R + 6R^2``, ``5R^2 + 6R^3`` and ``R + R^2`` add up to
+    ``M2 = 6R + 12R^2 + 6R^3`` where the source prints ``R + 6R^2 + 6R^3``.
+
+    Parameters
+    ----------
+    R : float
+        The constant of Assumption 11.18 (a), ``> 0``.
+
+    Returns
+    -------
+    Lemma1121Constants
+        ``(M1, M2, M1_printed, M2_printed)``; ``.M`` is ``max(M1, M2)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``R`` is not a positive number.
+
+    Examples
+    --------
+    >>> lemma_11_21_constants(1.0)
+    Lemma1121Constants(M1=36.0, M2=24.0, M1_printed=21.0, M2_printed=13.0)
+    """
+    R = check_positive(R, "R")
+    return Lemma1121Constants(
+        M1=1 + 8 * R + 18 * R**2 + 9 * R**3,
+        M2=6 * R + 12 * R**2 + 6 * R**3,
+        M1_printed=1 + 8 * R + 12 * R**2,
+        M2_printed=R + 6 * R**2 + 6 * R**3,
+    )
+
+
+def lemma_11_22_bound(C: float, m: int, delta: float, R: float) -> float:
+    """Lemma 11.22's bound ``R_0 = m (sqrt(C m / delta) + R)^2`` on the initial loss.
+
+    With ``Var f(x_i; w_0) <= C`` for every training point and ``|y_i| <= R``, Chebyshev's
+    inequality and a union bound over the ``m`` points give ``P[L(w_0) <= R_0] >= 1 - delta``
+    for every width.
+
+    Parameters
+    ----------
+    C : float
+        Bound on the variance of the network's output at each training point, ``> 0`` (for a
+        LeCun network ``max_i K^LC(x_i, x_i)``).
+    m : int
+        Number of training points.
+    delta : float
+        Failure probability, ``0 < delta < 1``.
+    R : float
+        Bound on ``|y_i|``, ``>= 0``.
+
+    Returns
+    -------
+    float
+        ``R_0``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument is out of range (naming it).
+
+    Examples
+    --------
+    >>> lemma_11_22_bound(1.0, 4, 0.25, 1.0)
+    100.0
+    """
+    C = check_positive(C, "C")
+    m = check_positive_int(m, "m")
+    delta = check_probability(delta, "delta")
+    R = check_nonnegative(R, "R")
+    return m * (math.sqrt(C * m / delta) + R) ** 2
 
 
 def lambda_0(X: Any) -> float:
