@@ -781,7 +781,7 @@ class KernelLeastSquares:
 
     Parameters
     ----------
-    x : (m, d) torch.Tensor
+    x : (m, ...) torch.Tensor
         Training inputs.
     alpha : (m,) or (m, O) torch.Tensor
         Coefficients, one column per output.
@@ -809,7 +809,7 @@ class KernelLeastSquares:
 
         Parameters
         ----------
-        x_test : (N, d) tensor or array
+        x_test : (N, ...) tensor or array
             Test inputs (a floating tensor must have the training inputs' dtype).
         block : int
             Rows of the ``(N, m)`` kernel matrix formed at a time.
@@ -835,7 +835,12 @@ class KernelLeastSquares:
         torch.Size([2, 2])
         """
         check_same_dtype(x_test, "x_test", self.x, "x (the training inputs)")
-        x_test = check_matrix(x_test, "x_test", cols=self.x.shape[1])
+        x_test = as_tensor(x_test, "x_test")
+        if x_test.dim() != self.x.dim() or x_test.shape[1:] != self.x.shape[1:]:
+            raise ValueError(
+                f"x_test must have shape (N, {', '.join(map(str, self.x.shape[1:]))}) like the "
+                f"training inputs, got shape {tuple(x_test.shape)}"
+            )
         if x_test.device != self.x.device:
             raise ValueError(
                 f"x_test is on {x_test.device} but the training inputs are on {self.x.device}"
@@ -900,7 +905,7 @@ def kernel_least_squares(
 
     Parameters
     ----------
-    x : (m, d) tensor or array
+    x : (m, ...) tensor or array
         Training inputs.
     y : (m,) or (m, O) tensor or array
         Targets (a floating tensor must have ``x``'s dtype).
@@ -934,7 +939,9 @@ def kernel_least_squares(
             f"kernel must be a callable (x1, x2) -> Gram matrix, got {type(kernel).__name__}"
         )
     check_same_dtype(x, "x", y, "y")
-    x = check_matrix(x, "x")
+    x = as_tensor(x, "x")
+    if x.dim() < 2 or x.shape[0] < 1:
+        raise ValueError(f"x must have shape (m, ...) with m >= 1, got shape {tuple(x.shape)}")
     y = as_tensor(y, "y", ndim=(1, 2))
     if y.shape[0] != x.shape[0]:
         raise ValueError(

@@ -388,7 +388,7 @@ def test_kernel_least_squares_bad_input():
     with pytest.raises(ValueError, match="kernel\\(x, x\\) must return"):
         R.kernel_least_squares(X, y, lambda a, b: torch.ones(3))
     fit = R.kernel_least_squares(X, y, R.rbf_kernel, ridge=1.0)
-    with pytest.raises(ValueError, match=r"^x_test must have 2 columns"):
+    with pytest.raises(ValueError, match=r"^x_test must have shape \(N, 2\) like the training"):
         fit.predict(torch.ones(2, 3))
 
 
@@ -524,3 +524,22 @@ def test_kernel_least_squares_multi_output_matches_per_column_solves(ridge):
 def test_kernel_least_squares_rejects_three_dimensional_targets():
     with pytest.raises(ValueError, match=r"^y must be 1-D or 2-D"):
         R.kernel_least_squares(torch.ones(4, 2), torch.ones(4, 2, 1), R.rbf_kernel)
+
+
+def test_kernel_least_squares_takes_inputs_of_any_shape():
+    # images (m, C, H, W) with a kernel on flattened pixels equal the same fit on (m, C*H*W)
+    gen = torch.Generator().manual_seed(0)
+    imgs = torch.randn(12, 2, 3, 3, generator=gen, dtype=torch.float64)
+    tests = torch.randn(5, 2, 3, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(12, 2, generator=gen, dtype=torch.float64)
+
+    def flat_rbf(a, b):
+        return R.rbf_kernel(a.flatten(1), b.flatten(1))
+
+    fit = R.kernel_least_squares(imgs, y, flat_rbf, ridge=0.1)
+    flat = R.kernel_least_squares(imgs.flatten(1), y, R.rbf_kernel, ridge=0.1)
+    torch.testing.assert_close(fit.predict(tests), flat.predict(tests.flatten(1)))
+    with pytest.raises(ValueError, match=r"^x_test must have shape \(N, 2, 3, 3\)"):
+        fit.predict(tests.flatten(1))
+    with pytest.raises(ValueError, match=r"^x must have shape \(m, \.\.\.\)"):
+        R.kernel_least_squares(torch.ones(3), torch.ones(3), R.rbf_kernel)
