@@ -39,7 +39,7 @@ book: $(SETUP)
 page: $(SETUP)
 	@test -n "$(PAGE)" || (echo "usage: make page PAGE=book/<chapter>.md" && exit 2)
 	mkdir -p _build/toc
-	printf 'format: jb-book\nroot: book/intro\nparts:\n  - caption: Chapters\n    numbered: true\n    chapters:\n      - file: %s\n  - caption: Reference\n    chapters:\n      - file: book/notation\n      - file: book/api\n      - file: book/references\n' "$(basename $(PAGE))" > _build/toc/$(notdir $(basename $(PAGE))).yml
+	printf 'format: jb-book\nroot: book/intro\nparts:\n  - caption: Chapters\n    numbered: true\n    chapters:\n      - file: %s\n  - caption: Reference\n    chapters:\n      - file: book/notation\n      - file: book/sources\n      - file: book/api\n      - file: book/references\n' "$(basename $(PAGE))" > _build/toc/$(notdir $(basename $(PAGE))).yml
 	$(BIN)/jupyter-book build . $(JB_FLAGS) --toc _build/toc/$(notdir $(basename $(PAGE))).yml --path-output _build/page-$(notdir $(basename $(PAGE)))
 	@echo "HTML: $(CURDIR)/_build/page-$(notdir $(basename $(PAGE)))/_build/html/index.html"
 

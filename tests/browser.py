@@ -2,7 +2,8 @@
 
 Used by ``test_browser.py`` and by authors who want screenshots of the built book::
 
-    python -m tests.browser _build/html book/ch01_linearization.html shot.png
+    python -m tests.browser shot _build/html book/ch01_linearization.html shot.png --width 400
+    python -m tests.browser measure _build/html book/ch01_linearization.html --width 1280
 """
 
 from __future__ import annotations
@@ -151,6 +152,16 @@ class Page:
         data = self.call("Page.captureScreenshot", **params)["data"]
         Path(path).write_bytes(base64.b64decode(data))
 
+    def set_width(self, width: int, height: int = 900) -> None:
+        """Lay the page out in a viewport ``width`` CSS pixels wide (400: a phone)."""
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=width < 600,
+        )
+
     def close(self) -> None:
         self.ws.close()
 
@@ -214,22 +225,88 @@ PAGE_REPORT_JS = """
 """
 
 
-def main(argv: list[str] | None = None) -> None:  # pragma: no cover - author's tool
-    import sys
+# JavaScript run on a chapter page after load: what a reader sees of its layout at this width.
+# A display equation is "cut" when its typeset math is wider than its box; it "scrolls" when the box
+# scrolls sideways (overflow-x auto/scroll), so that the reader can reach the rest.
+LAYOUT_REPORT_JS = """
+(async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  const wide = (outer, inner) =>
+    inner.getBoundingClientRect().width > outer.getBoundingClientRect().width + 1;
+  const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+  const text = e => e.textContent.replace(/\\s+/g, ' ').trim().slice(0, 80);
+  const displays = Array.from(document.querySelectorAll('mjx-container[display="true"]'));
+  const cut = [], cutScroll = [];
+  for (const c of displays) {
+    const box = c.closest('div.math') || c.parentElement;
+    const math = c.querySelector('mjx-math') || c;
+    if (wide(box, math) || wide(c, math)) {
+      const holder = scrolls(c) ? c : (scrolls(box) ? box : null);
+      (holder ? cutScroll : cut).push(text(box));
+    }
+  }
+  const pres = Array.from(document.querySelectorAll('div.highlight pre'));
+  const widePre = pres.filter(p => p.scrollWidth > p.clientWidth + 1)
+                      .map(p => p.textContent.split('\\n')
+                                 .reduce((a, b) => (b.length > a.length ? b : a), '')
+                                 .slice(0, 100));
+  const cells = Array.from(document.querySelectorAll('div.cell'));
+  let visibleLines = 0;
+  for (const cell of cells) {
+    if (/tag_(hide|remove)-(input|cell)/.test(cell.className)) continue;
+    const pre = cell.querySelector('.cell_input pre');
+    if (pre) visibleLines += pre.textContent.replace(/\\n$/, '').split('\\n').length;
+  }
+  const outputImages = Array.from(document.querySelectorAll('.cell_output img'));
+  const uncaptioned = outputImages.filter(i => {
+    const fig = i.closest('figure');
+    return !(fig && fig.querySelector('figcaption'));
+  }).map(i => (i.getAttribute('src') || '').slice(-60));
+  const headings = Array.from(document.querySelectorAll('h2')).map(h => text(h));
+  const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));
+  return {
+    width: window.innerWidth,
+    ndisplay: displays.length, cut, cutScroll,
+    ncode: pres.length, widePre,
+    visibleLines,
+    nfigures: outputImages.length, uncaptioned,
+    headings,
+    ipynb: links.some(h => /\\.ipynb$/.test(h)),
+  };
+})()
+"""
 
-    args = argv if argv is not None else sys.argv[1:]
-    if len(args) < 3 or len(args) % 2 == 0:
-        raise SystemExit("usage: python -m tests.browser HTML_DIR PAGE.html OUT.png [PAGE OUT ...]")
-    root = Path(args[0])
+
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - author's tool
+    """Screenshots and layout reports of built pages, for authors::
+
+    python -m tests.browser shot HTML_DIR PAGE.html OUT.png [--width 400]
+    python -m tests.browser measure HTML_DIR PAGE.html [PAGE.html ...] [--width 1280]
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.browser")
+    parser.add_argument("command", choices=["shot", "measure"])
+    parser.add_argument("html_dir", type=Path)
+    parser.add_argument("pages", nargs="+", help="pages relative to HTML_DIR (shot: PAGE OUT.png)")
+    parser.add_argument("--width", type=int, default=1280)
+    args = parser.parse_args(argv)
     exe = find_chromium()
     if exe is None:
         raise SystemExit("chromium not found (apt-get install chromium)")
-    with serve(root) as base, chromium(exe) as page:
-        for rel, out in zip(args[1::2], args[2::2], strict=False):
+    if args.command == "shot" and len(args.pages) != 2:
+        parser.error("shot takes one PAGE.html and one OUT.png")
+    with serve(args.html_dir) as base, chromium(exe) as page:
+        page.set_width(args.width)
+        targets = [args.pages[0]] if args.command == "shot" else args.pages
+        for rel in targets:
             page.navigate(f"{base}/{rel}")
-            report = page.evaluate(PAGE_REPORT_JS, await_promise=True)
-            page.screenshot(Path(out))
-            print(rel, "->", out, report)
+            report = page.evaluate(LAYOUT_REPORT_JS, await_promise=True)
+            if args.command == "shot":
+                page.screenshot(Path(args.pages[1]))
+            print(rel, json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":  # pragma: no cover
