@@ -531,12 +531,7 @@ def rbf_kernel(x1: Any, x2: Any = None, *, c: Any = 1.0) -> torch.Tensor:
     >>> round(float(rbf_kernel(torch.tensor([[0.0], [1.0]]), c=1.0)[0, 1]), 6)
     0.367879
     """
-    same = x2 is None
-    x1, x2 = _check_pair(x1, x2)
-    c = check_scalar_parameter(c, "c", x1, "x1", positive=True)
-    ops = Ops(records_grad(x1, x2, c))
-    D = _distances(x1, x2, same, True, ops)
-    return torch.exp(-c * D) if ops.grad else D.mul_(-c).exp_()
+    return _exp_of_distance(x1, x2, c, squared=True)
 
 
 def laplace_kernel(x1: Any, x2: Any = None, *, c: Any = 1.0) -> torch.Tensor:
@@ -556,11 +551,16 @@ def laplace_kernel(x1: Any, x2: Any = None, *, c: Any = 1.0) -> torch.Tensor:
     >>> round(float(laplace_kernel(torch.tensor([[0.0], [2.0]]), c=0.5)[0, 1]), 6)
     0.367879
     """
+    return _exp_of_distance(x1, x2, c, squared=False)
+
+
+def _exp_of_distance(x1: Any, x2: Any, c: Any, *, squared: bool) -> torch.Tensor:
+    """``exp(-c D)`` with ``D`` the (squared) distances: the RBF and Laplace kernels' one body."""
     same = x2 is None
     x1, x2 = _check_pair(x1, x2)
     c = check_scalar_parameter(c, "c", x1, "x1", positive=True)
     ops = Ops(records_grad(x1, x2, c))
-    D = _distances(x1, x2, same, False, ops)
+    D = _distances(x1, x2, same, squared, ops)
     return torch.exp(-c * D) if ops.grad else D.mul_(-c).exp_()
 
 
