@@ -163,7 +163,8 @@ def test_natural_gradient_rate_on_linear_model():
 def test_natural_gradient_jacobian_drift_against_autograd():
     net, (X, y) = _net(), _data()
     hist = D.natural_gradient_descent(net, X, y, 0.5, 3)
-    assert hist.jacobian_drift.shape == (4,) and float(hist.jacobian_drift[0]) == 0.0
+    assert hist.jacobian_drift.shape == (4,)
+    assert float(hist.jacobian_drift[0]) == 0.0
     J1, J0 = _jacobian_reference(hist.model, X), _jacobian_reference(net, X)
     expected = torch.linalg.matrix_norm(J1 - J0, ord=2)
     torch.testing.assert_close(hist.jacobian_drift[-1], expected, rtol=1e-10, atol=1e-12)

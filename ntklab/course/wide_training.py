@@ -179,7 +179,7 @@ def lambda_0_pair(phi: float) -> float:
     """``lambda_min`` of ``H^inf`` for two unit vectors at distance ``phi`` (closed form).
 
     With ``c = 1 - phi^2 / 2`` the cosine of the angle ``t``, ``H^inf`` is
-    ``[[1/2, c (pi - t) / (2 pi)], [., 1/2]]``, so ``lambda_0 = 1/2 - c (pi - t) / (2 pi)``,
+    ``[[1/2, c (pi - t) / (2 pi)], [., 1/2]]``, so ``lambda_0 = 1/2 - |c (pi - t) / (2 pi)|``,
     which is ``phi / (2 pi) + O(phi^2)`` for small ``phi`` (Du et al.'s Gram matrix).
 
     Parameters
@@ -205,7 +205,7 @@ def lambda_0_pair(phi: float) -> float:
         raise ValueError(f"phi must be at most 2 for unit vectors, got {phi}")
     c = 1 - phi**2 / 2
     t = 2 * math.asin(phi / 2)  # the angle, stable for small phi
-    return 0.5 - c * (math.pi - t) / (2 * math.pi)
+    return 0.5 - abs(c * (math.pi - t) / (2 * math.pi))  # eigenvalues 1/2 +- off-diagonal
 
 
 def mlp_preactivations(model: torch.nn.Module, X: torch.Tensor) -> list[torch.Tensor]:
