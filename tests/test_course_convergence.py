@@ -217,3 +217,27 @@ def test_averaged_jacobian_run_closed_form():
     assert float(run.drift[0]) == pytest.approx(abs((w0 + w1) * 2 * w0 - (2 * w0) ** 2))
     with pytest.raises(ValueError, match="quadrature_order"):
         T.averaged_jacobian_run(_Quadratic(), X, y, 0.1, 1, quadrature_order=0)
+
+
+def test_lemma_11_19_draws_against_direct_eigenvalues():
+    from ntklab import analytic, empirical
+    from ntklab.networks import ShallowLeCun
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.nn.functional.normalize(torch.randn(4, 3, generator=g, dtype=torch.float64), dim=1)
+    r = T.lemma_11_19_draws(X, 30, 4)
+    lc = torch.linalg.eigvalsh(analytic.k_lecun(X, activation="erf"))
+    inside = 0
+    for s in range(4):  # the same draws, counted here with numpy's eigenvalues
+        G = empirical.ntk(ShallowLeCun(3, 30, activation="erf", seed=s), X).numpy() / 30
+        import numpy as np
+
+        ev = np.linalg.eigvalsh(G)
+        inside += int(ev[0] >= float(lc[0]) / 2 and ev[-1] <= 2 * float(lc[-1]))
+    assert r.inside == inside
+    assert r.draws == 4
+    assert r.weyl_excess <= 1e-12
+    assert r.top_gap < 1e-10
+    assert 0 <= r.near <= r.inside  # the proof's event implies the bracket
+    with pytest.raises(ValueError, match="draws"):
+        T.lemma_11_19_draws(X, 30, 0)

@@ -77,7 +77,9 @@ __all__ = [
     "estimate_gradient_lipschitz",
     "generalization_measure",
     "kernel_eigenvalues",
+    "Lemma1119Draws",
     "lambda_0",
+    "lemma_11_19_draws",
     "lemma_11_20_probability",
     "lemma_11_21_constants",
     "lemma_11_22_bound",
@@ -1138,3 +1140,69 @@ def check_assumption_11_12(
         margin=L_adm / L.value if L.value > 0 else math.inf,
         step_size_limit=theorem_11_13_step_size(lam_min, lam_max),
     )
+
+
+class Lemma1119Draws(NamedTuple):
+    """Counts over random initializations for Lemma 11.19 (see :func:`lemma_11_19_draws`)."""
+
+    inside: int  #: draws whose eigenvalues lie in [n lambda_min^LC / 2, 2 n lambda_max^LC]
+    near: int  #: draws with ||Theta_hat / n - K^LC|| <= lambda_min^LC / 2 (the proof's event)
+    draws: int
+    weyl_excess: float  #: max over draws and i of |lambda_i - lambda_i^LC| - ||perturbation||
+    top_gap: float  #: max over draws of |sup_a ||G a|| - lambda_max| (the source's quantity)
+
+
+def lemma_11_19_draws(X: Any, n: int, draws: int, *, activation: str = "erf") -> Lemma1119Draws:
+    """Draw ``draws`` LeCun networks of width ``n`` and test Lemma 11.19 of Petersen & Zech.
+
+    For seeds ``0..draws-1`` the tangent kernel ``G = Theta_hat(w_0) / n`` of
+    :class:`ntklab.networks.ShallowLeCun` is compared with ``K^LC(X, X)``
+    (:func:`ntklab.analytic.k_lecun`): the bracket of the lemma, the event of Theorem 11.16
+    its proof uses, Weyl's inequality and the quantity ``sup_a ||G a||`` of the source's proof.
+
+    Parameters
+    ----------
+    X : tensor, (m, d)
+        Training inputs, float64.
+    n : int >= 1
+        Width.
+    draws : int >= 1
+        Number of initializations.
+    activation : str
+        Activation of the network and the kernel.
+
+    Returns
+    -------
+    Lemma1119Draws
+
+    Raises
+    ------
+    ValueError
+        On ``n`` or ``draws`` below 1 (and as the network and kernel raise).
+
+    Examples
+    --------
+    >>> X = torch.eye(3, dtype=torch.float64)
+    >>> r = lemma_11_19_draws(X, 200, 3)
+    >>> r.draws, r.weyl_excess <= 1e-12
+    (3, True)
+    """
+    from ..analytic import k_lecun
+    from ..networks import ShallowLeCun
+
+    n, draws = check_positive_int(n, "n"), check_positive_int(draws, "draws")
+    X = torch.as_tensor(X)
+    G_lc = k_lecun(X, activation=activation)
+    lc = torch.linalg.eigvalsh(G_lc)
+    lc_min, lc_max = float(lc[0]), float(lc[-1])
+    inside = near = 0
+    excess = top_gap = -math.inf
+    for seed in range(draws):
+        G = ntk(ShallowLeCun(X.shape[1], n, activation=activation, seed=seed), X) / n
+        ev = torch.linalg.eigvalsh(G)
+        gap = float(torch.linalg.matrix_norm(G - G_lc, ord=2))
+        excess = max(excess, float((ev - lc).abs().max()) - gap)
+        top_gap = max(top_gap, abs(float(torch.linalg.matrix_norm(G, ord=2)) - float(ev[-1])))
+        inside += int(ev[0] >= lc_min / 2 and ev[-1] <= 2 * lc_max)
+        near += int(gap <= lc_min / 2)
+    return Lemma1119Draws(inside, near, draws, excess, top_gap)
