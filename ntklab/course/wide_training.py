@@ -401,7 +401,7 @@ def condition_2_constant(jacobian_drift: Any, lambda_min_gram: float) -> float:
     ----------
     jacobian_drift : array_like
         ``||J(w_k) - J(w_0)||_2`` along the run
-        (:attr:`ntklab.dynamics.NaturalGradientHistory.jacobian_drift`).
+        (``jacobian_drift`` of :class:`ntklab.dynamics.NaturalGradientHistory`).
     lambda_min_gram : float > 0
         ``lambda_min(J(0) J(0)^T)``.
 
