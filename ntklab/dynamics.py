@@ -1149,12 +1149,15 @@ class NaturalGradientHistory:
     loss : tensor, (K+1,) course loss
     distance : tensor, (K+1,) ``||w_k - w_0||``
     model : torch.nn.Module, the trained model
+    jacobian_drift : tensor, (K+1,) spectral norm ``||J(w_k) - J(w_0)||`` (Condition 2 of
+        Zhang, Martens & Grosse bounds it on a ball)
     """
 
     step_size: float
     loss: torch.Tensor
     distance: torch.Tensor
     model: torch.nn.Module
+    jacobian_drift: torch.Tensor
 
 
 def natural_gradient_descent(
@@ -1194,6 +1197,7 @@ def natural_gradient_descent(
     Returns
     -------
     NaturalGradientHistory
+        Loss, distance and Jacobian drift ``||J(w_k) - J(w_0)||_2``, each of shape (K+1,).
 
     Raises
     ------
@@ -1226,7 +1230,9 @@ def natural_gradient_descent(
     w = w0.clone()
     losses = torch.empty(steps + 1, dtype=x.dtype, device=x.device)
     dists = torch.empty_like(losses)
+    drift = torch.empty_like(losses)
     params = [p for _, p in _trainable(net)]
+    J0 = None
     for k in _progress(range(steps + 1), enabled=progress, desc="natural gradient"):
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(w, params)
@@ -1237,12 +1243,14 @@ def natural_gradient_descent(
             raise DivergenceError(
                 f"natural gradient descent diverged at iteration {k}, step_size={step_size}"
             )
+        J = jacobian(net, x)
+        J0 = J if J0 is None else J0
+        drift[k] = torch.linalg.matrix_norm(J - J0, ord=2)
         if k == steps:
             break
-        J = jacobian(net, x)
         alpha = psd_solve(J @ J.T, r, ridge=ridge)
         w = w - step_size * (J.T @ alpha)
-    return NaturalGradientHistory(step_size, losses, dists, net)
+    return NaturalGradientHistory(step_size, losses, dists, net, drift)
 
 
 @dataclass

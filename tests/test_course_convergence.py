@@ -217,3 +217,80 @@ def test_averaged_jacobian_run_closed_form():
     assert float(run.drift[0]) == pytest.approx(abs((w0 + w1) * 2 * w0 - (2 * w0) ** 2))
     with pytest.raises(ValueError, match="quadrature_order"):
         T.averaged_jacobian_run(_Quadratic(), X, y, 0.1, 1, quadrature_order=0)
+
+
+def test_lemma_11_19_draws_against_direct_eigenvalues():
+    from ntklab import analytic, empirical
+    from ntklab.networks import ShallowLeCun
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.nn.functional.normalize(torch.randn(4, 3, generator=g, dtype=torch.float64), dim=1)
+    r = T.lemma_11_19_draws(X, 30, 4)
+    lc = torch.linalg.eigvalsh(analytic.k_lecun(X, activation="erf"))
+    inside = 0
+    for s in range(4):  # the same draws, counted here with numpy's eigenvalues
+        G = empirical.ntk(ShallowLeCun(3, 30, activation="erf", seed=s), X).numpy() / 30
+        import numpy as np
+
+        ev = np.linalg.eigvalsh(G)
+        inside += int(ev[0] >= float(lc[0]) / 2 and ev[-1] <= 2 * float(lc[-1]))
+    assert r.inside == inside
+    assert r.draws == 4
+    assert r.weyl_excess <= 1e-12
+    assert r.top_gap < 1e-10
+    assert 0 <= r.near <= r.inside  # the proof's event implies the bracket
+    with pytest.raises(ValueError, match="draws"):
+        T.lemma_11_19_draws(X, 30, 0)
+
+
+def _lecun_problem():
+    g = torch.Generator().manual_seed(5)
+    X = torch.nn.functional.normalize(torch.randn(4, 3, generator=g, dtype=torch.float64), dim=1)
+    return X, torch.sin(X.sum(1)), (0.2, 1.0)
+
+
+def test_proposition_11_25_sweep_rate_ratio_by_hand():
+    from ntklab.networks import ShallowLeCun
+
+    X, y, lam = _lecun_problem()
+    out = T.proposition_11_25_sweep(X, y, [40], 4, lam)
+    h = 0.9 * 2 / ((lam[0] + 4 * lam[1]) * 40)  # the step of Theorem 11.23, by hand
+    run = T.averaged_jacobian_run(
+        ShallowLeCun(3, 40, activation="erf", seed=0), X, y, h, 4, quadrature_order=2
+    )
+    rate = torch.tensor(
+        [(1 - h * 40 * lam[0] / 2) ** (2 * k) for k in range(5)], dtype=torch.float64
+    )
+    assert math.isclose(out[40][1], float((run.loss[1:] / (run.loss[0] * rate[1:])).max()))
+    assert math.isclose(out[40][0], float(run.drift.max()) / 40)
+    assert out[40][2] < 1e-8
+
+
+def test_proposition_11_26_sweep_averages_seeds():
+    from ntklab.networks import ShallowLeCun
+
+    X, y, lam = _lecun_problem()
+    table, ratio = T.proposition_11_26_sweep(X, y, X / 2, [30], 3, lam, seeds=2)
+    h = 0.9 * 2 / ((lam[0] + 4 * lam[1]) * 30)
+    direct = [
+        D.compare_with_linearization(
+            ShallowLeCun(3, 30, activation="erf", seed=s), X, y, h, 3, X / 2
+        )
+        for s in range(2)
+    ]
+    assert math.isclose(table[0, 0], (direct[0].distance + direct[1].distance) / 2)
+    assert math.isclose(table[0, 2], (direct[0].outputs + direct[1].outputs) / 2)
+    assert ratio <= 1 + 1e-9
+    with pytest.raises(ValueError, match="seeds"):
+        T.proposition_11_26_sweep(X, y, X / 2, [30], 3, lam, seeds=0)
+
+
+def test_one_parameter_gradient_by_hand():
+    net = T.OneParameter(torch.sin)
+    with torch.no_grad():
+        net.w.fill_(0.3)
+    out = net(torch.ones(2, 1, dtype=torch.float64))
+    (g,) = torch.autograd.grad(out.sum(), [net.w])
+    assert math.isclose(float(g), 2 * math.cos(0.3))
+    with pytest.raises(TypeError, match="fn"):
+        T.OneParameter(3.0)

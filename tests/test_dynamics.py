@@ -156,6 +156,19 @@ def test_natural_gradient_rate_on_linear_model():
     hist = D.natural_gradient_descent(net, X, y, 0.3, 6)
     ratio = hist.loss[1:] / hist.loss[:-1]
     torch.testing.assert_close(ratio, torch.full_like(ratio, 0.7**2), rtol=1e-9, atol=0)
+    # a linear model's Jacobian does not move
+    assert float(hist.jacobian_drift.abs().max()) < 1e-12
+
+
+def test_natural_gradient_jacobian_drift_against_autograd():
+    net, (X, y) = _net(), _data()
+    hist = D.natural_gradient_descent(net, X, y, 0.5, 3)
+    assert hist.jacobian_drift.shape == (4,)
+    assert float(hist.jacobian_drift[0]) == 0.0
+    J1, J0 = _jacobian_reference(hist.model, X), _jacobian_reference(net, X)
+    expected = torch.linalg.matrix_norm(J1 - J0, ord=2)
+    torch.testing.assert_close(hist.jacobian_drift[-1], expected, rtol=1e-10, atol=1e-12)
+    assert float(expected) > 1e-6  # the check is not vacuous: the Jacobian moved
 
 
 def test_divergence_error_names_step():

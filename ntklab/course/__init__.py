@@ -7,6 +7,7 @@ kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 * :mod:`ntklab.course.lazy_relu` - chapter 1, the two-layer ReLU network near initialization;
 * :mod:`ntklab.course.examples` - chapter 2, data sets of the sources' worked examples;
 * :mod:`ntklab.course.convergence` - chapter 4, the quantities of Theorems 11.13 and 11.23;
+* :mod:`ntklab.course.wide_training` - chapter 4, Zou & Gu, SGD and natural gradient (slides);
 * :mod:`ntklab.course.smooth_activations` - chapter 6, Bietti & Mairal's Proposition 9;
 * :mod:`ntklab.course.generalization` - chapter 7, the generalization bounds of the slides;
 * :mod:`ntklab.course.convolutional` - chapter 8, kernel and CNN classifiers on the digits;
@@ -25,6 +26,7 @@ _SUBMODULES = (
     "plotting",
     "smooth_activations",
     "stats",
+    "wide_training",
 )
 
 __all__ = list(_SUBMODULES)

@@ -69,7 +69,9 @@ __all__ = [
     "Assumption1112",
     "AveragedJacobianRun",
     "Estimate",
+    "Lemma1119Draws",
     "Lemma1121Constants",
+    "OneParameter",
     "admissible_lipschitz",
     "averaged_jacobian_run",
     "check_assumption_11_12",
@@ -78,6 +80,7 @@ __all__ = [
     "generalization_measure",
     "kernel_eigenvalues",
     "lambda_0",
+    "lemma_11_19_draws",
     "lemma_11_20_probability",
     "lemma_11_21_constants",
     "lemma_11_22_bound",
@@ -1138,3 +1141,238 @@ def check_assumption_11_12(
         margin=L_adm / L.value if L.value > 0 else math.inf,
         step_size_limit=theorem_11_13_step_size(lam_min, lam_max),
     )
+
+
+class Lemma1119Draws(NamedTuple):
+    """Counts over random initializations for Lemma 11.19 (see :func:`lemma_11_19_draws`)."""
+
+    #: draws whose eigenvalues lie in ``[lambda_min^LC / 2, 2 lambda_max^LC]`` (times n)
+    inside: int
+    #: draws with ``||Theta_hat / n - K^LC|| <= lambda_min^LC / 2`` (the proof's event)
+    near: int
+    #: number of initializations
+    draws: int
+    #: max over draws and i of ``|lambda_i - lambda_i^LC| - ||G - K^LC||`` (Weyl: <= 0)
+    weyl_excess: float
+    #: max over draws of ``|sup_a ||G a|| - lambda_max|`` (the source's quantity)
+    top_gap: float
+
+
+def lemma_11_19_draws(X: Any, n: int, draws: int, *, activation: str = "erf") -> Lemma1119Draws:
+    """Draw ``draws`` LeCun networks of width ``n`` and test Lemma 11.19 of Petersen & Zech.
+
+    For seeds ``0..draws-1`` the tangent kernel ``G = Theta_hat(w_0) / n`` of
+    :class:`ntklab.networks.ShallowLeCun` is compared with ``K^LC(X, X)``
+    (:func:`ntklab.analytic.k_lecun`): the bracket of the lemma, the event of Theorem 11.16
+    its proof uses, Weyl's inequality and the quantity ``sup_a ||G a||`` of the source's proof.
+
+    Parameters
+    ----------
+    X : tensor, (m, d)
+        Training inputs, float64.
+    n : int >= 1
+        Width.
+    draws : int >= 1
+        Number of initializations.
+    activation : str
+        Activation of the network and the kernel.
+
+    Returns
+    -------
+    Lemma1119Draws
+
+    Raises
+    ------
+    ValueError
+        On ``n`` or ``draws`` below 1 (and as the network and kernel raise).
+
+    Examples
+    --------
+    >>> X = torch.eye(3, dtype=torch.float64)
+    >>> r = lemma_11_19_draws(X, 200, 3)
+    >>> r.draws, r.weyl_excess <= 1e-12
+    (3, True)
+    """
+    from ..analytic import k_lecun
+    from ..networks import ShallowLeCun
+
+    n, draws = check_positive_int(n, "n"), check_positive_int(draws, "draws")
+    X = torch.as_tensor(X)
+    G_lc = k_lecun(X, activation=activation)
+    lc = torch.linalg.eigvalsh(G_lc)
+    lc_min, lc_max = float(lc[0]), float(lc[-1])
+    inside = near = 0
+    excess = top_gap = -math.inf
+    for seed in range(draws):
+        G = ntk(ShallowLeCun(X.shape[1], n, activation=activation, seed=seed), X) / n
+        ev = torch.linalg.eigvalsh(G)
+        gap = float(torch.linalg.matrix_norm(G - G_lc, ord=2))
+        excess = max(excess, float((ev - lc).abs().max()) - gap)
+        top_gap = max(top_gap, abs(float(torch.linalg.matrix_norm(G, ord=2)) - float(ev[-1])))
+        inside += int(ev[0] >= lc_min / 2 and ev[-1] <= 2 * lc_max)
+        near += int(gap <= lc_min / 2)
+    return Lemma1119Draws(inside, near, draws, excess, top_gap)
+
+
+def _lecun_step(n: int, lambda_lc: tuple[float, float]) -> float:
+    return 0.9 * theorem_11_23_step_size(lambda_lc[0], lambda_lc[1], n)
+
+
+def _rate_ratio(loss: torch.Tensor, h: float, n: int, lambda_min_lc: float) -> float:
+    rate = theorem_11_23_rate(h, n, lambda_min_lc, range(loss.shape[0]))
+    return float((loss[1:] / (loss[0] * rate[1:])).max())
+
+
+def proposition_11_25_sweep(
+    X: Any, y: Any, widths: Any, steps: int, lambda_lc: tuple[float, float]
+) -> dict[int, tuple[float, float, float]]:
+    """Proposition 11.25's matrix on gradient-descent runs of LeCun erf networks, per width.
+
+    Each width ``n`` trains :class:`ntklab.networks.ShallowLeCun` (seed 0) with ``0.9`` times
+    the step of Theorem 11.23 (:func:`theorem_11_23_step_size`) through
+    :func:`averaged_jacobian_run` (two Gauss-Legendre nodes per segment).
+
+    Parameters
+    ----------
+    X, y : tensors, (m, d) and (m,)
+    widths : iterable of int
+    steps : int >= 1
+    lambda_lc : (float, float)
+        ``(lambda_min^LC, lambda_max^LC)`` of ``K^LC(X, X)``.
+
+    Returns
+    -------
+    dict
+        ``n -> (max_k ||Jbar_k J_k^T - Theta_0|| / n, max_{k>=1} L(w_k) / (L(w_0) rate_k),
+        largest error of the identity (eq-ch4-step))``; the middle entry is at most 1 when the
+        loss stays under Theorem 11.23's rate ``(1 - h n lambda_min^LC / 2)^{2k}``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`averaged_jacobian_run` and :func:`theorem_11_23_step_size`.
+
+    Examples
+    --------
+    >>> X = torch.eye(3, dtype=torch.float64)
+    >>> y = torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64)
+    >>> out = proposition_11_25_sweep(X, y, [64], 3, (0.5, 1.0))
+    >>> list(out), out[64][1] <= 1.0
+    ([64], True)
+    """
+    from ..networks import ShallowLeCun
+
+    out = {}
+    for n in widths:
+        h = _lecun_step(n, lambda_lc)
+        net = ShallowLeCun(X.shape[1], n, activation="erf", seed=0)
+        run = averaged_jacobian_run(net, X, y, h, steps, quadrature_order=2)
+        out[n] = (
+            float(run.drift.max()) / n,
+            _rate_ratio(run.loss, h, n, lambda_lc[0]),
+            float(run.identity_error.max()),
+        )
+    return out
+
+
+def proposition_11_26_sweep(
+    X: Any,
+    y: Any,
+    x_test: Any,
+    widths: Any,
+    steps: int,
+    lambda_lc: tuple[float, float],
+    seeds: int = 3,
+) -> tuple[Any, float]:
+    """Distance, kernel drift and gap to the linearization against the width (11.23, 11.26).
+
+    For each width ``n`` and seed ``0..seeds-1``, :func:`ntklab.dynamics.compare_with_linearization`
+    trains :class:`ntklab.networks.ShallowLeCun` (erf) and its linearization with ``0.9`` times
+    the step of Theorem 11.23; the three maxima over ``k`` are averaged over the seeds.
+
+    Parameters
+    ----------
+    X, y : tensors, (m, d) and (m,)
+    x_test : tensor, (N, d)
+        Test points of Proposition 11.26 (norm at most 1).
+    widths : sequence of int
+    steps : int >= 1
+    lambda_lc : (float, float)
+        ``(lambda_min^LC, lambda_max^LC)``.
+    seeds : int >= 1
+
+    Returns
+    -------
+    table : numpy.ndarray, (len(widths), 3)
+        Columns ``max_k ||w_k - w_0||``, ``max_k ||Theta(w_k) - Theta(w_0)|| / n`` and
+        ``max_{k, x} |f(x; w_k) - f^lin(x; p_k)|``.
+    rate_ratio : float
+        Largest ``L(w_k) / (L(w_0) rate_k)`` over all runs and ``k >= 1`` (at most 1 when
+        Theorem 11.23's rate holds with ``C = L(w_0)``).
+
+    Raises
+    ------
+    ValueError
+        On ``seeds < 1`` and as the dynamics raise.
+
+    Examples
+    --------
+    >>> X = torch.eye(3, dtype=torch.float64)
+    >>> y = torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64)
+    >>> table, ratio = proposition_11_26_sweep(X, y, X / 2, [32, 64], 3, (0.5, 1.0), seeds=1)
+    >>> table.shape, ratio <= 1.0
+    ((2, 3), True)
+    """
+    import numpy as np
+
+    from ..dynamics import compare_with_linearization
+    from ..networks import ShallowLeCun
+
+    seeds = check_positive_int(seeds, "seeds")
+    rows, worst = [], -math.inf
+    for n in widths:
+        h = _lecun_step(n, lambda_lc)
+        runs = [
+            compare_with_linearization(
+                ShallowLeCun(X.shape[1], n, activation="erf", seed=s), X, y, h, steps, x_test
+            )
+            for s in range(seeds)
+        ]
+        worst = max([worst] + [_rate_ratio(P.full.loss, h, n, lambda_lc[0]) for P in runs])
+        rows.append(np.mean([(P.distance, P.kernel / n, P.outputs) for P in runs], axis=0))
+    return np.array(rows), worst
+
+
+class OneParameter(torch.nn.Module):
+    """``f(x; w) = fn(w)`` for every input ``x``: the one-parameter models of Figures 11.1-11.2.
+
+    Petersen & Zech illustrate Theorem 11.13 with one parameter and one training point; the
+    parameter starts at ``w_0 = 0``.
+
+    Parameters
+    ----------
+    fn : callable
+        Maps the scalar parameter tensor to the output (e.g. ``torch.sin``).
+
+    Raises
+    ------
+    TypeError
+        If ``fn`` is not callable.
+
+    Examples
+    --------
+    >>> net = OneParameter(lambda w: w + 1)
+    >>> net(torch.ones(3, 2, dtype=torch.float64)).tolist()
+    [1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, fn: Any):
+        super().__init__()
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        self.w = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The output ``fn(w)`` repeated for each of the ``x.shape[0]`` inputs, shape (N,)."""
+        return self.fn(self.w) * torch.ones(x.shape[0], dtype=self.w.dtype, device=self.w.device)
