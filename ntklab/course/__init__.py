@@ -7,6 +7,8 @@ kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 * :mod:`ntklab.course.lazy_relu` - chapter 1, the two-layer ReLU network near initialization;
 * :mod:`ntklab.course.examples` - chapter 2, data sets of the sources' worked examples;
 * :mod:`ntklab.course.convergence` - chapter 4, the quantities of Theorems 11.13 and 11.23;
+* :mod:`ntklab.course.inductive_bias` - chapter 6, Bietti & Mairal's random features and
+  Corollary 7;
 * :mod:`ntklab.course.smooth_activations` - chapter 6, Bietti & Mairal's Proposition 9;
 * :mod:`ntklab.course.generalization` - chapter 7, the generalization bounds of the slides;
 * :mod:`ntklab.course.convolutional` - chapter 8, kernel and CNN classifiers on the digits;
@@ -21,6 +23,7 @@ _SUBMODULES = (
     "convolutional",
     "examples",
     "generalization",
+    "inductive_bias",
     "lazy_relu",
     "plotting",
     "smooth_activations",

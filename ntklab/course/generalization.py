@@ -39,7 +39,9 @@ from .convergence import generalization_measure
 
 __all__ = [
     "arora_bound",
+    "label_noise_runs",
     "margin_norm",
+    "measure_sweep",
     "ntrf_min_norm",
     "rademacher_ball_mc",
     "rademacher_bound",
@@ -336,3 +338,168 @@ def margin_norm(H: Any, y: Any) -> tuple[float, torch.Tensor]:
     )
     t = y * (1 + torch.as_tensor(res.x, dtype=H.dtype, device=H.device))
     return math.sqrt(max(float(t @ psd_solve(H, t)), 0.0)), t
+
+
+def label_noise_runs(
+    x: Any,
+    y: Any,
+    x_test: Any,
+    y_test: Any,
+    fractions: Any,
+    *,
+    width: int,
+    steps: int,
+    step_size: float,
+    label_seed: int = 1,
+    network_seed: int = 2,
+) -> np.ndarray:
+    """Chapter 7's label-noise experiment (after Arora et al. 2019, Figure 1).
+
+    For each fraction ``p`` a fraction ``p`` of the labels ``y`` is flipped
+    (:func:`ntklab.data.corrupt_labels` with seed ``label_seed``); the measure
+    :math:`\\sqrt{2 y^\\top (H^\\infty)^{-1} y / m}` of the corrupted labels is computed before
+    training, then a symmetric two-layer ReLU network
+    (:class:`ntklab.networks.TwoLayerReLU`, seed ``network_seed``) is trained by full-batch
+    gradient descent on the course loss and scored on the clean test set.
+
+    Parameters
+    ----------
+    x, x_test : torch.Tensor
+        Training and test inputs on the unit sphere, shapes ``(m, d)`` and ``(m_test, d)``.
+    y, y_test : torch.Tensor
+        Labels in ``{-1, 1}``, shapes ``(m,)`` and ``(m_test,)``.
+    fractions : sequence of float
+        Fractions of flipped training labels, each in ``[0, 1]``.
+    width : int
+        Hidden units of the network.
+    steps : int
+        Gradient descent steps.
+    step_size : float
+        Step size ``h`` of the course loss (below ``1 / lambda_max(H)``).
+    label_seed, network_seed : int, optional
+        Seeds of the label flips and of the network.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(fractions), 4)``: per fraction, ``p``, the measure, the test
+        classification error and the final training loss divided by the initial one.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or ``width``, ``steps`` are not positive integers.
+
+    Examples
+    --------
+    >>> from ntklab import data
+    >>> x = data.uniform_sphere(20, 3, seed=0)
+    >>> y = torch.sign(x[:, 0])
+    >>> rows = label_noise_runs(x[:12], y[:12], x[12:], y[12:], [0.0, 0.5],
+    ...                         width=50, steps=5, step_size=0.1)
+    >>> rows.shape
+    (2, 4)
+    """
+    from ..analytic import h_infinity
+    from ..data import corrupt_labels
+    from ..dynamics import gradient_descent
+    from ..networks import TwoLayerReLU
+
+    x, x_test = as_tensor(x, "x", ndim=2), as_tensor(x_test, "x_test", ndim=2)
+    y, y_test = as_tensor(y, "y", ndim=1), as_tensor(y_test, "y_test", ndim=1)
+    if y.shape[0] != x.shape[0] or y_test.shape[0] != x_test.shape[0]:
+        raise ValueError("y and y_test must have one label per row of x and x_test")
+    width = check_positive_int(width, "width")
+    steps = check_positive_int(steps, "steps")
+    H = h_infinity(x)
+    rows = []
+    for p in fractions:
+        y_p = corrupt_labels(y, p, seed=label_seed)
+        net = TwoLayerReLU(x.shape[1], width, seed=network_seed)
+        run = gradient_descent(
+            net, x, y_p, step_size, steps, patterns=None, x_test=x_test
+        )
+        wrong = torch.sign(run.test_outputs[-1]) != y_test
+        rows.append(
+            (
+                float(p),
+                generalization_measure(H, y_p),
+                float(wrong.double().mean()),
+                float(run.loss[-1] / run.loss[0]),
+            )
+        )
+    return np.array(rows)
+
+
+def measure_sweep(
+    x: Any, y: Any, sizes: Any, shuffles: int, delta: float, *, seed: int = 10
+) -> dict[str, np.ndarray]:
+    """The measure and the bounds of chapter 7 against the number of training points.
+
+    For each shuffle ``s`` the points are permuted with seed ``seed + s`` and random labels
+    are drawn with seed ``seed + 10 + s``; for every ``k`` in ``sizes`` the first ``k``
+    points give :math:`H^\\infty` (:func:`ntklab.analytic.h_infinity`) and
+
+    * ``"true"``: :func:`~ntklab.course.convergence.generalization_measure` of ``y``;
+    * ``"random"``: the same for the random labels;
+    * ``"arora"``, ``"zhang"``: :func:`arora_bound` (constant 1) and :func:`zhang_bound`
+      of ``y`` at ``delta``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Inputs on the unit sphere, shape ``(N, d)``.
+    y : torch.Tensor
+        Labels in ``{-1, 1}``, shape ``(N,)``.
+    sizes : sequence of int
+        Training set sizes, each at most ``N``.
+    shuffles : int
+        Number of random orders averaged.
+    delta : float
+        Failure probability of the bounds, in ``(0, 1)``.
+    seed : int, optional
+        First seed (default 10).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Each of shape ``(len(sizes),)``, averaged over the shuffles.
+
+    Raises
+    ------
+    ValueError
+        If a size exceeds ``N`` or the shapes disagree.
+
+    Examples
+    --------
+    >>> from ntklab import data
+    >>> x = data.uniform_sphere(30, 4, seed=0)
+    >>> out = measure_sweep(x, torch.sign(x[:, 0]), [10, 20], 1, 0.1)
+    >>> sorted(out), out["true"].shape
+    (['arora', 'random', 'true', 'zhang'], (2,))
+    """
+    from ..analytic import h_infinity
+
+    x, y = as_tensor(x, "x", ndim=2), as_tensor(y, "y", ndim=1)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"y must have {x.shape[0]} labels, got {y.shape[0]}")
+    sizes = [check_positive_int(k, "sizes") for k in sizes]
+    if max(sizes) > x.shape[0]:
+        raise ValueError(f"sizes must be at most {x.shape[0]}, got {max(sizes)}")
+    shuffles = check_positive_int(shuffles, "shuffles")
+    out: dict[str, list[float]] = {"true": [], "random": [], "arora": [], "zhang": []}
+    for s in range(shuffles):
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed + s))
+        noise = torch.randn(len(y), generator=torch.Generator().manual_seed(seed + 10 + s))
+        y_random = torch.sign(noise).to(y.dtype)
+        for k in sizes:
+            idx = order[:k]
+            Hk, yk = h_infinity(x[idx]), y[idx]
+            out["true"].append(generalization_measure(Hk, yk))
+            out["random"].append(generalization_measure(Hk, y_random[idx]))
+            out["arora"].append(arora_bound(Hk, yk, delta))
+            out["zhang"].append(zhang_bound(Hk, yk, delta))
+    return {
+        key: np.mean(np.reshape(v, (shuffles, len(sizes))), axis=0)
+        for key, v in out.items()
+    }
