@@ -98,9 +98,12 @@ def test_nngp_monte_carlo_matches_the_closed_form_of_a_relu_layer():
     norms = s.diagonal().sqrt()
     cos = (s / norms[:, None] / norms[None, :]).clamp(-1, 1)
     theta = torch.arccos(cos)
-    closed = norms[:, None] * norms[None, :] * (
-        torch.sin(theta) + (torch.pi - theta) * cos
-    ) / (2 * torch.pi)
+    closed = (
+        norms[:, None]
+        * norms[None, :]
+        * (torch.sin(theta) + (torch.pi - theta) * cos)
+        / (2 * torch.pi)
+    )
     assert torch.all((mean - closed).abs() < 5 * se + 1e-12)
     with pytest.raises(ValueError, match="draws"):
         cv.nngp_monte_carlo(arch, x, 8, 1)

@@ -118,7 +118,8 @@ def test_label_noise_runs_measure_and_errors_from_their_definitions():
         y_p = data.corrupt_labels(y[:30], p, seed=1)
         ref = torch.sqrt(2 * y_p @ torch.linalg.solve(H, y_p) / 30)
         assert measure == pytest.approx(float(ref), rel=1e-6)  # H is ill-conditioned
-        assert 0.0 <= error <= 1.0 and 0.0 < ratio < 1.0
+        assert 0.0 <= error <= 1.0
+        assert 0.0 < ratio < 1.0
     with pytest.raises(ValueError, match="label"):
         label_noise_runs(x, y[:5], x, y, [0.0], width=4, steps=1, step_size=0.1)
 
@@ -136,6 +137,7 @@ def test_measure_sweep_matches_a_direct_computation():
     H = cos * (torch.pi - torch.arccos(cos)) / (2 * torch.pi)
     ref = torch.sqrt(2 * y[idx] @ torch.linalg.solve(H, y[idx]) / 10)
     assert out["true"][0] == pytest.approx(float(ref), rel=1e-8)
-    assert np.all(out["arora"] > out["true"]) and np.all(out["zhang"] > out["true"])
+    assert np.all(out["arora"] > out["true"])
+    assert np.all(out["zhang"] > out["true"])
     with pytest.raises(ValueError, match="sizes"):
         measure_sweep(x, y, [30], 1, 0.1)

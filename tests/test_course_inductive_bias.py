@@ -52,11 +52,14 @@ def test_truncation_tradeoff_against_a_legendre_expansion():
     )
     u = np.linspace(-1, 1, 2001)
     coef = [
-        0.5 * (quad(lambda t, k=k: abs(t) * eval_legendre(k, t), -1, 0)[0]
-               + quad(lambda t, k=k: abs(t) * eval_legendre(k, t), 0, 1)[0])
+        0.5
+        * (
+            quad(lambda t, k=k: abs(t) * eval_legendre(k, t), -1, 0)[0]
+            + quad(lambda t, k=k: abs(t) * eval_legendre(k, t), 0, 1)[0]
+        )
         for k in range(9)
     ]
-    for D, err in zip(degrees, errors):
+    for D, err in zip(degrees, errors, strict=True):
         g = sum((2 * k + 1) * coef[k] * eval_legendre(k, u) for k in range(D + 1))
         assert err == pytest.approx(np.abs(g - np.abs(u)).max(), rel=1e-8)
     assert norms[1] > norms[0] > 0

@@ -271,9 +271,7 @@ def nngp_monte_carlo(
     return k.mean(0), k.std(0) / draws**0.5
 
 
-def ntk_width_errors(
-    arch: Any, x: torch.Tensor, widths: Any, seeds: int
-) -> list[float]:
+def ntk_width_errors(arch: Any, x: torch.Tensor, widths: Any, seeds: int) -> list[float]:
     """Relative distance of finite networks' tangent kernels to the limit, per width.
 
     For each width, the mean over networks with seeds ``0 .. seeds - 1`` of

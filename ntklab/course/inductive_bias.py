@@ -148,7 +148,5 @@ def truncation_tradeoff(
     u = torch.linspace(-1, 1, grid_size, dtype=torch.float64)
     q = target(u)
     norms = [spherical.rkhs_norm(energy[: D + 1], mu[: D + 1]) for D in degrees]
-    errors = [
-        float((spherical.mercer_sum(lam[: D + 1], p, u) - q).abs().max()) for D in degrees
-    ]
+    errors = [float((spherical.mercer_sum(lam[: D + 1], p, u) - q).abs().max()) for D in degrees]
     return np.array(norms), np.array(errors)
