@@ -222,8 +222,9 @@ def nngp_monte_carlo(
 
     Parameters
     ----------
-    arch : ntklab.layers architecture
-        Anything with ``network(input_shape, width, d_out=..., seed=...)``.
+    arch : object
+        An architecture of :mod:`ntklab.layers` (anything with
+        ``network(input_shape, width, d_out=..., seed=...)``).
     x : torch.Tensor
         Inputs, shape ``(N, ...)``; ``x.shape[1:]`` is the network's input shape.
     width : int
@@ -281,8 +282,9 @@ def ntk_width_errors(arch: Any, x: torch.Tensor, widths: Any, seeds: int) -> lis
 
     Parameters
     ----------
-    arch : ntklab.layers architecture
-        Anything with ``kernels(x)`` and ``network(input_shape, width, seed=...)``.
+    arch : object
+        An architecture of :mod:`ntklab.layers` (anything with ``kernels(x)`` and
+        ``network(input_shape, width, seed=...)``).
     x : torch.Tensor
         Inputs, shape ``(N, ...)``.
     widths : sequence of int
