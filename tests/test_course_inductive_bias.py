@@ -9,7 +9,11 @@ from scipy.integrate import quad
 from scipy.special import eval_legendre
 
 from ntklab import analytic, data
-from ntklab.course.inductive_bias import random_feature_ntk, truncation_tradeoff
+from ntklab.course.inductive_bias import (
+    proposition_4_gaps,
+    random_feature_ntk,
+    truncation_tradeoff,
+)
 
 
 def test_random_feature_ntk_depth_zero_is_the_inner_product():
@@ -65,3 +69,28 @@ def test_truncation_tradeoff_against_a_legendre_expansion():
     assert norms[1] > norms[0] > 0
     with pytest.raises(ValueError, match="kmax"):
         truncation_tradeoff(analytic.kappa, torch.abs, 3, [9], kmax=8)
+
+
+def test_proposition_4_gaps_against_the_angle_formulas():
+    # unit pairs at angle theta: ||phi_0(x) - phi_0(y)||^2 = 2 theta / pi and
+    # ||x - y|| = 2 sin(theta / 2), so item 1's slack is
+    # sqrt(2 sin(theta/2)) - sqrt(2 theta / pi), and the printed item 2 fails
+    # exactly when sqrt(2 theta / pi) > 2 sin(theta / 2), i.e. for small theta
+    theta = torch.tensor([1e-4, 0.3, 2.0, math.pi], dtype=torch.float64)
+    x = torch.tensor([[1.0, 0.0]], dtype=torch.float64).expand(4, 2)
+    y = torch.stack([torch.cos(theta), torch.sin(theta)], 1)
+    ones = torch.ones(4, dtype=torch.float64)
+    slack, fails = proposition_4_gaps(x, y, ones, ones)
+    expected = torch.sqrt(2 * torch.sin(theta / 2)) - torch.sqrt(2 * theta / math.pi)
+    assert torch.allclose(slack[:, 0], expected, atol=1e-12)
+    lhs, rhs = torch.sqrt(2 * theta / math.pi), 2 * torch.sin(theta / 2)
+    assert fails[:, 0].tolist() == (lhs > rhs).tolist() == [True, True, False, False]
+    # scaled points: item 2 at norms (2, 1) and theta = 0.3 by hand
+    r = torch.tensor([1.0, 2.0, 1.0, 1.0], dtype=torch.float64)
+    slack_r, _ = proposition_4_gaps(x, y, r, ones)
+    a, b = 2 * x[1], y[1]
+    assert float(slack_r[1, 1]) == pytest.approx(
+        math.sqrt(float((a - b).norm()) / 1.0) - math.sqrt(0.6 / math.pi), rel=1e-12
+    )
+    with pytest.raises(ValueError, match="norm_x"):
+        proposition_4_gaps(x, y, ones[:2], ones)

@@ -2,6 +2,8 @@
 
 * :func:`random_feature_ntk` - the tangent kernel of a deep ReLU network through the finite
   random features of their Lemma 1, without forming a Kronecker product;
+* :func:`proposition_4_gaps` - the three bounds of their Proposition 4 on given pairs, and
+  the versions the slides print;
 * :func:`truncation_tradeoff` - the RKHS norms and sup errors of the truncated harmonic
   expansions of a zonal target, the picture behind their Corollary 7.
 """
@@ -16,9 +18,10 @@ import numpy as np
 import torch
 
 from .. import spherical
+from ..analytic import kappa, kappa0
 from ..validation import as_tensor, check_positive_int
 
-__all__ = ["random_feature_ntk", "truncation_tradeoff"]
+__all__ = ["proposition_4_gaps", "random_feature_ntk", "truncation_tradeoff"]
 
 
 def random_feature_ntk(
@@ -150,3 +153,82 @@ def truncation_tradeoff(
     norms = [spherical.rkhs_norm(energy[: D + 1], mu[: D + 1]) for D in degrees]
     errors = [float((spherical.mercer_sum(lam[: D + 1], p, u) - q).abs().max()) for D in degrees]
     return np.array(norms), np.array(errors)
+
+
+def proposition_4_gaps(
+    x: Any, y: Any, norm_x: Any, norm_y: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Slack of Bietti & Mairal's Proposition 4 on pairs of points, and of the slides' version.
+
+    For unit vectors :math:`x, y` at cosine :math:`u` and the points :math:`a = r_x x`,
+    :math:`b = r_y y`, with :math:`\lVert\varphi_0(x) - \varphi_0(y)\rVert^2 = 2 - 2\kappa_0(u)`
+    and :math:`\lVert\Phi(a) - \Phi(b)\rVert^2 = 2r_x^2 + 2r_y^2 - 2r_x r_y \kappa(u)`, the
+    three items are
+
+    1. :math:`\lVert\varphi_0(x) - \varphi_0(y)\rVert \le \sqrt{\lVert x - y\rVert}`;
+    2. :math:`\lVert\varphi_0(a) - \varphi_0(b)\rVert
+       \le \sqrt{\lVert a - b\rVert / \min(r_x, r_y)}`;
+    3. :math:`\lVert\Phi(a) - \Phi(b)\rVert \le \sqrt{\min(r_x, r_y) \lVert a - b\rVert}
+       + 2\lVert a - b\rVert`.
+
+    The slides print items 2 and 3 without :math:`\lVert a - b\rVert` under the square root;
+    on the unit pairs (:math:`r = 1`) these read
+    :math:`\lVert\varphi_0(x) - \varphi_0(y)\rVert \le \lVert x - y\rVert` and
+    :math:`\lVert\Phi(x) - \Phi(y)\rVert \le 3 \lVert x - y\rVert`.
+
+    Parameters
+    ----------
+    x, y : torch.Tensor
+        Unit vectors, shape ``(N, p)`` each; row ``i`` of ``x`` is paired with row ``i`` of
+        ``y``.
+    norm_x, norm_y : torch.Tensor
+        Positive norms :math:`r_x, r_y` of the scaled points, shape ``(N,)``.
+
+    Returns
+    -------
+    slack : torch.Tensor
+        Right-hand side minus left-hand side of items 1, 2, 3, shape ``(N, 3)``: non-negative
+        (up to rounding) where the proposition holds.
+    printed_fails : torch.Tensor
+        Boolean, shape ``(N, 2)``: the unit pair violates the slides' item 2, item 3.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    >>> y = -x  # antipodal: item 1 holds with equality
+    >>> slack, fails = proposition_4_gaps(x, y, torch.ones(1), torch.ones(1))
+    >>> round(float(slack[0, 0]), 12), fails.tolist()
+    (0.0, [[False, False]])
+    """
+    x = as_tensor(x, "x", ndim=2)
+    y = as_tensor(y, "y", ndim=2)
+    if x.shape != y.shape:
+        raise ValueError(
+            f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    rx = torch.as_tensor(norm_x, dtype=x.dtype)
+    ry = torch.as_tensor(norm_y, dtype=x.dtype)
+    if rx.shape != (x.shape[0],) or ry.shape != (x.shape[0],):
+        raise ValueError(f"norm_x and norm_y must have shape ({x.shape[0]},)")
+    cos = (x * y).sum(1).clamp(-1, 1)
+    unit = (x - y).norm(dim=1)
+    phi0 = torch.sqrt(2 - 2 * kappa0(cos))
+    dab = (rx[:, None] * x - ry[:, None] * y).norm(dim=1)
+    mn = torch.minimum(rx, ry)
+    Phi = torch.sqrt((2 * rx**2 + 2 * ry**2 - 2 * rx * ry * kappa(cos)).clamp_min(0))
+    slack = torch.stack(
+        [
+            torch.sqrt(unit) - phi0,
+            torch.sqrt(dab / mn) - phi0,
+            torch.sqrt(mn * dab) + 2 * dab - Phi,
+        ],
+        1,
+    )
+    Phi_unit = torch.sqrt((4 - 2 * kappa(cos)).clamp_min(0))
+    printed_fails = torch.stack([phi0 > unit, Phi_unit > 3 * unit], 1)
+    return slack, printed_fails
