@@ -75,3 +75,49 @@ def test_train_cnn_is_float32_under_a_float64_default():
     finally:
         torch.set_default_dtype(old)
     assert all(p.dtype == torch.float32 for p in net.parameters())
+
+
+def test_relative_error_closed_form_and_bad_input():
+    a, b = torch.tensor([[1.0, 2.0]]), torch.tensor([[1.0, 0.0]])
+    assert cv.relative_error(a, b) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="shape"):
+        cv.relative_error(a, b.T)
+    with pytest.raises(ValueError, match="zero"):
+        cv.relative_error(a, torch.zeros(1, 2))
+
+
+def test_nngp_monte_carlo_matches_the_closed_form_of_a_relu_layer():
+    from ntklab import layers as L
+
+    arch = L.serial(L.Dense(W_std=1.0), L.ReLU(), L.Dense(W_std=1.0))
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    mean, se = cv.nngp_monte_carlo(arch, x, 128, 10, d_out=64)
+    # reference: the arc-cosine closed form E[relu(u) relu(v)] for the Gaussian pair
+    # of covariance x x^T / d (one dense layer, W_std = 1, no bias)
+    s = x @ x.T / 3
+    norms = s.diagonal().sqrt()
+    cos = (s / norms[:, None] / norms[None, :]).clamp(-1, 1)
+    theta = torch.arccos(cos)
+    closed = (
+        norms[:, None]
+        * norms[None, :]
+        * (torch.sin(theta) + (torch.pi - theta) * cos)
+        / (2 * torch.pi)
+    )
+    assert torch.all((mean - closed).abs() < 5 * se + 1e-12)
+    with pytest.raises(ValueError, match="draws"):
+        cv.nngp_monte_carlo(arch, x, 8, 1)
+
+
+def test_ntk_width_errors_fall_with_width():
+    from ntklab import layers as L
+
+    x = torch.eye(3, dtype=torch.float64)
+    linear = L.serial(L.Dense(W_std=1.0, b_std=0.5))
+    # one dense layer: the tangent kernel is exactly its limit at every width
+    assert max(cv.ntk_width_errors(linear, x, [2, 5], 2)) < 1e-12
+    relu = L.serial(L.Dense(W_std=2**0.5), L.ReLU(), L.Dense(W_std=2**0.5))
+    small, large = cv.ntk_width_errors(relu, x, [16, 1024], 3)
+    assert large < small / 3  # width^(-1/2): a factor 8 expected
+    with pytest.raises(ValueError, match="seeds"):
+        cv.ntk_width_errors(relu, x, [4], 0)

@@ -99,3 +99,45 @@ def test_margin_norm_against_a_constrained_solver():
 def test_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_label_noise_runs_measure_and_errors_from_their_definitions():
+    from ntklab import data
+    from ntklab.course.generalization import label_noise_runs
+
+    x = data.uniform_sphere(40, 3, seed=3)
+    y = torch.sign(x[:, 0])
+    rows = label_noise_runs(
+        x[:30], y[:30], x[30:], y[30:], [0.0, 0.5], width=40, steps=20, step_size=0.2
+    )
+    assert rows.shape == (2, 4)
+    # reference: the measure by a dense solve of the closed-form H^infinity
+    cos = (x[:30] @ x[:30].T).clamp(-1, 1)
+    H = cos * (torch.pi - torch.arccos(cos)) / (2 * torch.pi)
+    for p, measure, error, ratio in rows:
+        y_p = data.corrupt_labels(y[:30], p, seed=1)
+        ref = torch.sqrt(2 * y_p @ torch.linalg.solve(H, y_p) / 30)
+        assert measure == pytest.approx(float(ref), rel=1e-6)  # H is ill-conditioned
+        assert 0.0 <= error <= 1.0
+        assert 0.0 < ratio < 1.0
+    with pytest.raises(ValueError, match="label"):
+        label_noise_runs(x, y[:5], x, y, [0.0], width=4, steps=1, step_size=0.1)
+
+
+def test_measure_sweep_matches_a_direct_computation():
+    from ntklab import data
+    from ntklab.course.generalization import measure_sweep
+
+    x = data.uniform_sphere(25, 4, seed=4)
+    y = torch.sign(x[:, 1])
+    out = measure_sweep(x, y, [10, 25], 1, 0.1, seed=7)
+    # reference: the first 10 points of the documented permutation, dense solve
+    idx = torch.randperm(25, generator=torch.Generator().manual_seed(7))[:10]
+    cos = (x[idx] @ x[idx].T).clamp(-1, 1)
+    H = cos * (torch.pi - torch.arccos(cos)) / (2 * torch.pi)
+    ref = torch.sqrt(2 * y[idx] @ torch.linalg.solve(H, y[idx]) / 10)
+    assert out["true"][0] == pytest.approx(float(ref), rel=1e-8)
+    assert np.all(out["arora"] > out["true"])
+    assert np.all(out["zhang"] > out["true"])
+    with pytest.raises(ValueError, match="sizes"):
+        measure_sweep(x, y, [30], 1, 0.1)

@@ -8,6 +8,8 @@ kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 * :mod:`ntklab.course.examples` - chapter 2, data sets of the sources' worked examples;
 * :mod:`ntklab.course.convergence` - chapter 4, the quantities of Theorems 11.13 and 11.23;
 * :mod:`ntklab.course.wide_training` - chapter 4, Zou & Gu, SGD and natural gradient (slides);
+* :mod:`ntklab.course.inductive_bias` - chapter 6, Bietti & Mairal's random features and
+  Corollary 7;
 * :mod:`ntklab.course.smooth_activations` - chapter 6, Bietti & Mairal's Proposition 9;
 * :mod:`ntklab.course.generalization` - chapter 7, the generalization bounds of the slides;
 * :mod:`ntklab.course.convolutional` - chapter 8, kernel and CNN classifiers on the digits;
@@ -22,6 +24,7 @@ _SUBMODULES = (
     "convolutional",
     "examples",
     "generalization",
+    "inductive_bias",
     "lazy_relu",
     "plotting",
     "smooth_activations",

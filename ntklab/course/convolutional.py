@@ -172,3 +172,156 @@ def accuracy(scores: Any, labels: torch.Tensor) -> float:
     if scores.dim() != 2 or scores.shape[0] != labels.shape[0]:
         raise ValueError(f"scores must be ({labels.shape[0]}, k), got {tuple(scores.shape)}")
     return float((scores.argmax(1) == labels).double().mean())
+
+
+def relative_error(estimate: Any, reference: Any) -> float:
+    """Relative Frobenius distance ``||estimate - reference||_F / ||reference||_F``.
+
+    Parameters
+    ----------
+    estimate, reference : array_like
+        Arrays of the same shape; ``reference`` must not be zero.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or ``reference`` is zero.
+
+    Examples
+    --------
+    >>> import torch
+    >>> relative_error(torch.tensor([3.0, 4.5]), torch.tensor([3.0, 4.0]))
+    0.1
+    """
+    estimate, reference = torch.as_tensor(estimate), torch.as_tensor(reference)
+    if estimate.shape != reference.shape:
+        raise ValueError(
+            f"estimate has shape {tuple(estimate.shape)}, reference "
+            f"{tuple(reference.shape)}: they must agree"
+        )
+    scale = float(reference.norm())
+    if scale == 0.0:
+        raise ValueError("reference must not be zero")
+    return float((estimate - reference).norm()) / scale
+
+
+def nngp_monte_carlo(
+    arch: Any, x: torch.Tensor, width: int, draws: int, *, d_out: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The NNGP of an architecture by Monte Carlo over random finite networks.
+
+    Each of ``draws`` networks of the given width (seeds ``0 .. draws - 1``) has ``d_out``
+    outputs, independent draws of its readout; their empirical NNGP
+    (:func:`ntklab.empirical.nngp`, ``outputs="trace"``: the mean over the outputs of
+    :math:`f(x_1) f(x_2)`) is averaged over the networks. Chapter 8 compares the result with
+    the limit ``arch.kernels(x).nngp`` within its standard error.
+
+    Parameters
+    ----------
+    arch : object
+        An architecture of :mod:`ntklab.layers` (anything with
+        ``network(input_shape, width, d_out=..., seed=...)``).
+    x : torch.Tensor
+        Inputs, shape ``(N, ...)``; ``x.shape[1:]`` is the network's input shape.
+    width : int
+        Channels (or units) of every hidden layer.
+    draws : int
+        Number of random networks, at least 2.
+    d_out : int, optional
+        Outputs per network (default 256).
+
+    Returns
+    -------
+    mean : torch.Tensor
+        The Monte Carlo NNGP, shape ``(N, N)``.
+    standard_error : torch.Tensor
+        Standard error of each entry over the networks, shape ``(N, N)``.
+
+    Raises
+    ------
+    ValueError
+        If ``draws < 2`` or ``width``, ``d_out`` are not positive integers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntklab import layers as L
+    >>> arch = L.serial(L.Dense(W_std=1.0), L.ReLU(), L.Dense(W_std=1.0))
+    >>> x = torch.eye(3, dtype=torch.float64)
+    >>> mean, se = nngp_monte_carlo(arch, x, 64, 4, d_out=8)
+    >>> mean.shape, se.shape
+    (torch.Size([3, 3]), torch.Size([3, 3]))
+    """
+    from ..empirical import nngp
+
+    check_positive_int(width, "width")
+    check_positive_int(d_out, "d_out")
+    check_positive_int(draws, "draws", minimum=2)
+    shape = tuple(x.shape[1:])
+    with torch.no_grad():
+        k = torch.stack(
+            [
+                nngp(arch.network(shape, width, d_out=d_out, seed=s), x, outputs="trace")
+                for s in range(draws)
+            ]
+        )
+    return k.mean(0), k.std(0) / draws**0.5
+
+
+def ntk_width_errors(arch: Any, x: torch.Tensor, widths: Any, seeds: int) -> list[float]:
+    """Relative distance of finite networks' tangent kernels to the limit, per width.
+
+    For each width, the mean over networks with seeds ``0 .. seeds - 1`` of
+    :func:`relative_error` between :func:`ntklab.empirical.ntk` (``outputs="trace"``) and
+    ``arch.kernels(x).ntk``. Chapter 8 fits a power law to the result (slope about
+    :math:`-1/2`).
+
+    Parameters
+    ----------
+    arch : object
+        An architecture of :mod:`ntklab.layers` (anything with ``kernels(x)`` and
+        ``network(input_shape, width, seed=...)``).
+    x : torch.Tensor
+        Inputs, shape ``(N, ...)``.
+    widths : sequence of int
+        Widths (channels) to measure.
+    seeds : int
+        Networks per width.
+
+    Returns
+    -------
+    list of float
+        One mean relative error per width.
+
+    Raises
+    ------
+    ValueError
+        If ``seeds`` or a width is not a positive integer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntklab import layers as L
+    >>> arch = L.serial(L.Dense(W_std=1.0, b_std=0.5))
+    >>> x = torch.eye(3, dtype=torch.float64)
+    >>> [round(e, 12) for e in ntk_width_errors(arch, x, [4, 8], 2)]
+    [0.0, 0.0]
+    """
+    from ..empirical import ntk
+
+    check_positive_int(seeds, "seeds")
+    widths = [check_positive_int(n, "widths") for n in widths]
+    limit = arch.kernels(x).ntk
+    shape = tuple(x.shape[1:])
+    return [
+        sum(
+            relative_error(ntk(arch.network(shape, n, seed=s), x, outputs="trace"), limit)
+            for s in range(seeds)
+        )
+        / seeds
+        for n in widths
+    ]

@@ -1,21 +1,22 @@
-"""The generalization bounds of the slides (001, second half), computed for data (chapter 7).
+r"""The generalization bounds of the slides (001, second half), computed for data (chapter 7).
 
-Course notation: ``m`` training points (the slides and the papers write ``n``), width ``n``
-(the papers' ``m``), kernel matrix ``H = H^infinity`` of the two-layer ReLU network
-(:func:`ntklab.analytic.h_infinity`).
+Course notation: :math:`m` training points (the slides and the papers write :math:`n`), width
+:math:`n` (the papers' :math:`m`), kernel matrix :math:`H = H^\infty` of the two-layer ReLU
+network (:func:`ntklab.analytic.h_infinity`).
 
 * Arora, Du, Hu, Li & Wang (2019), Theorem 5.1 (the slides' Theorem 3.3): test loss at most
-  ``sqrt(2 y^T H^{-1} y / m) + O(sqrt(log(m / (lambda_0 delta)) / m))`` - :func:`arora_bound`
-  (the hidden constant is a parameter);
+  :math:`\sqrt{2 y^\top H^{-1} y / m} + O\big(\sqrt{\log(m / (\lambda_0 \delta)) / m}\big)` -
+  :func:`arora_bound` (the hidden constant is a parameter);
 * Zhang, Martens & Grosse (2019), Theorem 6 (natural gradient descent): the same first term
-  plus ``3 sqrt(log(6 / delta) / (2 m)) + epsilon``, all constants explicit -
+  plus :math:`3 \sqrt{\log(6 / \delta) / (2 m)} + \epsilon`, all constants explicit -
   :func:`zhang_bound`;
-* the Rademacher complexity of ``F_{A,B}`` (Arora et al., Lemma 5.4) -
+* the Rademacher complexity of :math:`\mathcal F_{A,B}` (Arora et al., Lemma 5.4) -
   :func:`rademacher_bound`, and a Monte Carlo estimate of the empirical Rademacher complexity
   of a ball of the tangent features - :func:`rademacher_ball_mc`;
 * Cao & Gu (2019): the smallest NTRF norm that fits the labels with margin 1,
-  ``min { sqrt(t^T H^{-1} t) : t_i y_i >= 1 }`` (Corollary 3.10) - :func:`margin_norm`, and the
-  minimum norm of a tangent-feature fit computed from a Jacobian - :func:`ntrf_min_norm`.
+  :math:`\min\{\sqrt{t^\top H^{-1} t} : t_i y_i \ge 1\}` (Corollary 3.10) - :func:`margin_norm`,
+  and the minimum norm of a tangent-feature fit computed from a Jacobian - :func:`ntrf_min_norm`;
+* the experiments of chapter 7 on the digits - :func:`label_noise_runs`, :func:`measure_sweep`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from .convergence import generalization_measure
 
 __all__ = [
     "arora_bound",
+    "label_noise_runs",
     "margin_norm",
+    "measure_sweep",
     "ntrf_min_norm",
     "rademacher_ball_mc",
     "rademacher_bound",
@@ -55,11 +58,12 @@ def _square(H: Any) -> torch.Tensor:
 
 
 def arora_bound(H: Any, y: Any, delta: float, *, constant: float = 1.0) -> float:
-    """Arora et al.'s Theorem 5.1 bound with its ``O(.)`` constant set to ``constant``.
+    r"""Arora et al.'s Theorem 5.1 bound with its :math:`O(\cdot)` constant set to ``constant``.
 
-    ``sqrt(2 y^T H^{-1} y / m) + constant * sqrt(log(m / (lambda_0 delta)) / m)`` with
-    ``lambda_0 = lambda_min(H)``.  The paper leaves the constant unspecified, so this is an
-    illustration of the bound's size, not a certified bound.
+    :math:`\sqrt{2 y^\top H^{-1} y / m} + c\,\sqrt{\log(m / (\lambda_0 \delta)) / m}` with
+    :math:`c` = ``constant`` and :math:`\lambda_0 = \lambda_{\min}(H)`.  The paper leaves the
+    constant unspecified, so this is an illustration of the bound's size, not a certified
+    bound.
 
     Parameters
     ----------
@@ -100,10 +104,10 @@ def arora_bound(H: Any, y: Any, delta: float, *, constant: float = 1.0) -> float
 
 
 def zhang_bound(H: Any, y: Any, delta: float, *, epsilon: float = 0.0) -> float:
-    """Zhang, Martens & Grosse's Theorem 6 bound for natural gradient descent.
+    r"""Zhang, Martens & Grosse's Theorem 6 bound for natural gradient descent.
 
-    ``sqrt(2 y^T (G^inf)^{-1} y / m) + 3 sqrt(log(6 / delta) / (2 m)) + epsilon``; for the
-    two-layer ReLU network with a fixed output layer ``G^inf = H^infinity``.
+    :math:`\sqrt{2 y^\top (G^\infty)^{-1} y / m} + 3 \sqrt{\log(6 / \delta) / (2 m)} + \epsilon`;
+    for the two-layer ReLU network with a fixed output layer :math:`G^\infty = H^\infty`.
 
     Parameters
     ----------
@@ -141,13 +145,18 @@ def zhang_bound(H: Any, y: Any, delta: float, *, epsilon: float = 0.0) -> float:
 
 
 def rademacher_bound(A: float, B: float, m: int, width: int, delta: float) -> float:
-    """Arora et al.'s Lemma 5.4: empirical Rademacher complexity of ``F_{A,B}``.
+    r"""Arora et al.'s Lemma 5.4: empirical Rademacher complexity of :math:`\mathcal F_{A,B}`.
 
-    ``F_{A,B}`` holds the two-layer ReLU networks (``w_r(0) ~ N(0, I)``, the slides' scale
-    ``kappa = 1``) whose rows moved by at most ``A`` and whose whole weight matrix moved by at
-    most ``B`` (Frobenius) from initialization; with probability ``1 - delta`` over the
-    initialization, ``R_S <= B / sqrt(2 m) (1 + (2 log(2/delta) / width)^{1/4})
-    + 2 A^2 sqrt(width) + A sqrt(2 log(2/delta))`` for ``m`` unit-norm points.
+    :math:`\mathcal F_{A,B}` holds the two-layer ReLU networks (:math:`w_r(0) \sim N(0, I)`,
+    the slides' scale :math:`\kappa = 1`) whose rows moved by at most :math:`A` and whose whole
+    weight matrix moved by at most :math:`B` (Frobenius) from initialization; with probability
+    :math:`1 - \delta` over the initialization, for :math:`m` unit-norm points and width
+    :math:`n`,
+
+    .. math::
+
+       \mathcal R_S \le \frac{B}{\sqrt{2m}}\Big(1 + \big(2\log(2/\delta)/n\big)^{1/4}\Big)
+       + 2 A^2 \sqrt{n} + A \sqrt{2 \log(2/\delta)}.
 
     Parameters
     ----------
@@ -197,11 +206,14 @@ def rademacher_ball_mc(
     seed: int | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[float, float]:
-    """Monte Carlo estimate of ``R_S`` of the ball ``{x_i -> <J_i, v> : ||v|| <= B}``.
+    r"""Monte Carlo estimate of the empirical Rademacher complexity of a ball of features.
 
-    ``R_S = E_eps sup_v (1/m) sum_i eps_i <J_i, v> = (B/m) E_eps ||J^T eps||`` (the supremum is
-    attained at ``v`` along ``J^T eps``), averaged over ``samples`` Rademacher vectors drawn on
-    the CPU.  By Jensen's inequality it is at most ``B sqrt(trace(J J^T)) / m``.
+    The ball is :math:`\{x_i \mapsto \langle J_i, v\rangle : \lVert v\rVert \le B\}`, and
+    :math:`\mathcal R_S = \mathbb E_\varepsilon \sup_v \frac1m \sum_i \varepsilon_i
+    \langle J_i, v\rangle = \frac Bm \mathbb E_\varepsilon \lVert J^\top \varepsilon\rVert`
+    (the supremum is attained at :math:`v` along :math:`J^\top \varepsilon`), averaged over
+    ``samples`` Rademacher vectors drawn on the CPU. By Jensen's inequality it is at most
+    :math:`B \sqrt{\operatorname{tr}(J J^\top)} / m`.
 
     Parameters
     ----------
@@ -240,10 +252,11 @@ def rademacher_ball_mc(
 
 
 def ntrf_min_norm(J: Any, target: Any) -> float:
-    """Smallest ``||v||`` with ``J v = target``: the NTRF radius needed to fit ``target``.
+    r"""Smallest :math:`\lVert v\rVert` with :math:`J v` = ``target``: the NTRF radius to fit it.
 
     Computed from the features with the pseudo-inverse of ``J`` (no kernel matrix is formed),
-    so it checks the kernel expression ``sqrt(target^T (J J^T)^{-1} target)`` independently.
+    so it checks the kernel expression :math:`\sqrt{t^\top (J J^\top)^{-1} t}` (:math:`t` =
+    ``target``) independently.
 
     Parameters
     ----------
@@ -279,7 +292,7 @@ def ntrf_min_norm(J: Any, target: Any) -> float:
 
 
 def margin_norm(H: Any, y: Any) -> tuple[float, torch.Tensor]:
-    """Cao & Gu's Corollary 3.10 quantity ``min { sqrt(t^T H^{-1} t) : t_i y_i >= 1 }``.
+    r"""Cao & Gu's Corollary 3.10 quantity :math:`\min\{\sqrt{t^\top H^{-1} t} : t_i y_i \ge 1\}`.
 
     Labels ``y = +-1``.  Writing ``t = y * (1 + s)`` with ``s >= 0`` turns it into a convex
     quadratic programme over the non-negative orthant, solved with L-BFGS-B (scipy).  Taking
@@ -336,3 +349,163 @@ def margin_norm(H: Any, y: Any) -> tuple[float, torch.Tensor]:
     )
     t = y * (1 + torch.as_tensor(res.x, dtype=H.dtype, device=H.device))
     return math.sqrt(max(float(t @ psd_solve(H, t)), 0.0)), t
+
+
+def label_noise_runs(
+    x: Any,
+    y: Any,
+    x_test: Any,
+    y_test: Any,
+    fractions: Any,
+    *,
+    width: int,
+    steps: int,
+    step_size: float,
+    label_seed: int = 1,
+    network_seed: int = 2,
+) -> np.ndarray:
+    r"""Chapter 7's label-noise experiment (after Arora et al. 2019, Figure 1).
+
+    For each fraction ``p`` a fraction ``p`` of the labels ``y`` is flipped
+    (:func:`ntklab.data.corrupt_labels` with seed ``label_seed``); the measure
+    :math:`\sqrt{2 y^\top (H^\infty)^{-1} y / m}` of the corrupted labels is computed before
+    training, then a symmetric two-layer ReLU network
+    (:class:`ntklab.networks.TwoLayerReLU`, seed ``network_seed``) is trained by full-batch
+    gradient descent on the course loss and scored on the clean test set.
+
+    Parameters
+    ----------
+    x, x_test : torch.Tensor
+        Training and test inputs on the unit sphere, shapes ``(m, d)`` and ``(m_test, d)``.
+    y, y_test : torch.Tensor
+        Labels in ``{-1, 1}``, shapes ``(m,)`` and ``(m_test,)``.
+    fractions : sequence of float
+        Fractions of flipped training labels, each in ``[0, 1]``.
+    width : int
+        Hidden units of the network.
+    steps : int
+        Gradient descent steps.
+    step_size : float
+        Step size ``h`` of the course loss (below ``1 / lambda_max(H)``).
+    label_seed, network_seed : int, optional
+        Seeds of the label flips and of the network.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(fractions), 4)``: per fraction, ``p``, the measure, the test
+        classification error and the final training loss divided by the initial one.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or ``width``, ``steps`` are not positive integers.
+
+    Examples
+    --------
+    >>> from ntklab import data
+    >>> x = data.uniform_sphere(20, 3, seed=0)
+    >>> y = torch.sign(x[:, 0])
+    >>> rows = label_noise_runs(x[:12], y[:12], x[12:], y[12:], [0.0, 0.5],
+    ...                         width=50, steps=5, step_size=0.1)
+    >>> rows.shape
+    (2, 4)
+    """
+    from ..analytic import h_infinity
+    from ..data import corrupt_labels
+    from ..dynamics import gradient_descent
+    from ..networks import TwoLayerReLU
+
+    x, x_test = as_tensor(x, "x", ndim=2), as_tensor(x_test, "x_test", ndim=2)
+    y, y_test = as_tensor(y, "y", ndim=1), as_tensor(y_test, "y_test", ndim=1)
+    if y.shape[0] != x.shape[0] or y_test.shape[0] != x_test.shape[0]:
+        raise ValueError("y and y_test must have one label per row of x and x_test")
+    width = check_positive_int(width, "width")
+    steps = check_positive_int(steps, "steps")
+    H = h_infinity(x)
+    rows = []
+    for p in fractions:
+        y_p = corrupt_labels(y, p, seed=label_seed)
+        net = TwoLayerReLU(x.shape[1], width, seed=network_seed)
+        run = gradient_descent(net, x, y_p, step_size, steps, patterns=None, x_test=x_test)
+        wrong = torch.sign(run.test_outputs[-1]) != y_test
+        rows.append(
+            (
+                float(p),
+                generalization_measure(H, y_p),
+                float(wrong.double().mean()),
+                float(run.loss[-1] / run.loss[0]),
+            )
+        )
+    return np.array(rows)
+
+
+def measure_sweep(
+    x: Any, y: Any, sizes: Any, shuffles: int, delta: float, *, seed: int = 10
+) -> dict[str, np.ndarray]:
+    r"""The measure and the bounds of chapter 7 against the number of training points.
+
+    For each shuffle ``s`` the points are permuted with seed ``seed + s`` and random labels
+    are drawn with seed ``seed + 10 + s``; for every ``k`` in ``sizes`` the first ``k``
+    points give :math:`H^\infty` (:func:`ntklab.analytic.h_infinity`) and
+
+    * ``"true"``: :func:`~ntklab.course.convergence.generalization_measure` of ``y``;
+    * ``"random"``: the same for the random labels;
+    * ``"arora"``, ``"zhang"``: :func:`arora_bound` (constant 1) and :func:`zhang_bound`
+      of ``y`` at ``delta``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Inputs on the unit sphere, shape ``(N, d)``.
+    y : torch.Tensor
+        Labels in ``{-1, 1}``, shape ``(N,)``.
+    sizes : sequence of int
+        Training set sizes, each at most ``N``.
+    shuffles : int
+        Number of random orders averaged.
+    delta : float
+        Failure probability of the bounds, in ``(0, 1)``.
+    seed : int, optional
+        First seed (default 10).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Each of shape ``(len(sizes),)``, averaged over the shuffles.
+
+    Raises
+    ------
+    ValueError
+        If a size exceeds ``N`` or the shapes disagree.
+
+    Examples
+    --------
+    >>> from ntklab import data
+    >>> x = data.uniform_sphere(30, 4, seed=0)
+    >>> out = measure_sweep(x, torch.sign(x[:, 0]), [10, 20], 1, 0.1)
+    >>> sorted(out), out["true"].shape
+    (['arora', 'random', 'true', 'zhang'], (2,))
+    """
+    from ..analytic import h_infinity
+
+    x, y = as_tensor(x, "x", ndim=2), as_tensor(y, "y", ndim=1)
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"y must have {x.shape[0]} labels, got {y.shape[0]}")
+    sizes = [check_positive_int(k, "sizes") for k in sizes]
+    if max(sizes) > x.shape[0]:
+        raise ValueError(f"sizes must be at most {x.shape[0]}, got {max(sizes)}")
+    shuffles = check_positive_int(shuffles, "shuffles")
+    out: dict[str, list[float]] = {"true": [], "random": [], "arora": [], "zhang": []}
+    for s in range(shuffles):
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed + s))
+        noise = torch.randn(len(y), generator=torch.Generator().manual_seed(seed + 10 + s))
+        y_random = torch.sign(noise).to(y.dtype)
+        for k in sizes:
+            idx = order[:k]
+            Hk, yk = h_infinity(x[idx]), y[idx]
+            out["true"].append(generalization_measure(Hk, yk))
+            out["random"].append(generalization_measure(Hk, y_random[idx]))
+            out["arora"].append(arora_bound(Hk, yk, delta))
+            out["zhang"].append(zhang_bound(Hk, yk, delta))
+    return {key: np.mean(np.reshape(v, (shuffles, len(sizes))), axis=0) for key, v in out.items()}

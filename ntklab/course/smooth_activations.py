@@ -1,6 +1,6 @@
-"""Smooth activations in Bietti & Mairal (2019), Proposition 9 (course chapter 6).
+r"""Smooth activations in Bietti & Mairal (2019), Proposition 9 (course chapter 6).
 
-* :func:`activation_gammas` - the Gaussian moments ``gamma_j = E[sigma^{(j)}(u)^2]``;
+* :func:`activation_gammas` - the Gaussian moments :math:`\gamma_j = \mathbb E[\sigma^{(j)}(u)^2]`;
 * :func:`lipschitz_bound_smooth` - Proposition 9's Lipschitz constant of the kernel map;
 * :func:`smooth_activation_ntk` - the two-layer NTK of a smooth activation on the sphere.
 """
@@ -28,9 +28,10 @@ def _hermite(quadrature_order: int):
 def activation_gammas(
     derivatives: Sequence[Callable], *, quadrature_order: int = 120
 ) -> np.ndarray:
-    """``gamma_j = E_{u ~ N(0,1)}[sigma^{(j)}(u)^2]`` for the callables ``sigma, sigma', ...``.
+    r"""Gaussian moments :math:`\gamma_j = \mathbb E_{u \sim N(0,1)}[\sigma^{(j)}(u)^2]`.
 
-    Proposition 9 of Bietti & Mairal (2019) uses ``j = 0, 1, 2``.  The expectation is taken by
+    ``derivatives`` lists :math:`\sigma, \sigma', \dots`; Proposition 9 of Bietti & Mairal
+    (2019) uses :math:`j = 0, 1, 2`.  The expectation is taken by
     probabilists' Gauss-Hermite quadrature.
 
     Parameters
@@ -71,7 +72,12 @@ def activation_gammas(
 
 
 def lipschitz_bound_smooth(gammas: Any) -> float:
-    """Proposition 9's constant ``sqrt((g0 + g1) max(1, (2 g1 + g2) / (g0 + g1)))``.
+    r"""Proposition 9's Lipschitz constant of the kernel map.
+
+    .. math::
+
+       \sqrt{(\gamma_0 + \gamma_1)
+       \max\Big(1, \frac{2\gamma_1 + \gamma_2}{\gamma_0 + \gamma_1}\Big)}
 
     Bietti & Mairal (2019): the kernel map of a two-layer network with a smooth activation is
     Lipschitz with this constant, for the moments ``(g0, g1, g2)`` of
@@ -107,11 +113,12 @@ def lipschitz_bound_smooth(gammas: Any) -> float:
 def smooth_activation_ntk(
     sigma: Callable, dsigma: Callable, u: Any, *, quadrature_order: int = 80
 ) -> torch.Tensor:
-    """Two-layer NTK of a smooth activation on the sphere, as a function of ``u = x.y``:
+    r"""Two-layer NTK of a smooth activation on the sphere, as a function of :math:`u = x\cdot y`.
 
-    ``K(u) = u E[sigma'(a) sigma'(b)] + E[sigma(a) sigma(b)]``, ``(a, b)`` standard Gaussians
-    with correlation ``u`` (``a = w.x``, ``b = w.y``, ``w ~ N(0, I)``).  Tensor-product
-    Gauss-Hermite with ``quadrature_order^2`` nodes: ``a = z1``, ``b = u z1 + sqrt(1 - u^2) z2``.
+    :math:`K(u) = u\, \mathbb E[\sigma'(a) \sigma'(b)] + \mathbb E[\sigma(a) \sigma(b)]`, with
+    :math:`(a, b)` standard Gaussians of correlation :math:`u` (:math:`a = w\cdot x`,
+    :math:`b = w\cdot y`, :math:`w \sim N(0, I)`).  Tensor-product Gauss-Hermite with
+    ``quadrature_order**2`` nodes: :math:`a = z_1`, :math:`b = u z_1 + \sqrt{1 - u^2}\, z_2`.
 
     Parameters
     ----------
