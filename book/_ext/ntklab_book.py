@@ -140,9 +140,20 @@ def _collect_box_titles(app, doctree):
     """Remember each box's title (sphinx-proof keeps the label, type and number only)."""
     titles = getattr(app.env, "ntklab_box_titles", {})
     titles = {k: v for k, v in titles.items() if v[0] != app.env.docname}
-    for node in doctree.findall(nodes.Element):
-        if "realtype" in node.attributes and "label" in node.attributes:
-            titles[node["label"]] = (app.env.docname, node.get("title", ""))
+    # the node keeps the title as formatted by proof_title_format (" (%t)"): take %t back out
+    before, _, after = app.config.proof_title_format.partition("%t")
+    boxes = [
+        node
+        for node in doctree.findall(nodes.Element)
+        if "realtype" in node.attributes and "label" in node.attributes
+    ]
+    for position, node in enumerate(boxes):
+        title = node.get("title", "")
+        if before and title.startswith(before):
+            title = title[len(before) :]
+        if after and title.endswith(after):
+            title = title[: -len(after)]
+        titles[node["label"]] = (app.env.docname, title.strip(), position)
     app.env.ntklab_box_titles = titles
 
 
@@ -170,7 +181,8 @@ def _fill_results_index(app, doctree, fromdocname):
             number = _number(env, entry, label)
             if number is None:
                 continue
-            by_doc.setdefault(entry["docname"], []).append((number, label, entry))
+            position = titles.get(label, (None, "", 0))[2]
+            by_doc.setdefault(entry["docname"], []).append((position, number, label, entry))
         outer = nodes.bullet_list()
         for docname in sorted(by_doc):
             chapter = nodes.list_item()
@@ -179,9 +191,9 @@ def _fill_results_index(app, doctree, fromdocname):
             head += make_refnode(app.builder, fromdocname, docname, "", chapter_title)
             chapter += head
             inner = nodes.bullet_list()
-            for number, label, entry in sorted(by_doc[docname]):
+            for _, number, label, entry in sorted(by_doc[docname], key=lambda t: t[:2]):
                 name = f"{entry['realtype'].title()} {'.'.join(map(str, number))}"
-                title = titles.get(label, (None, ""))[1]
+                title = titles.get(label, (None, "", 0))[1]
                 item = nodes.list_item()
                 para = nodes.paragraph()
                 para += make_refnode(
