@@ -145,7 +145,7 @@ def test_chapter_reads_at_1280px(browser_page, rel):
     if report["widePre"]:
         problems.append(
             f"{len(report['widePre'])} code blocks wider than their box "
-            f"(lines <= 74 characters): {report['widePre'][:3]}"
+            f"(the box shows 73 characters): {report['widePre'][:3]}"
         )
     if report["uncaptioned"]:
         problems.append(f"{len(report['uncaptioned'])} figures without a caption")
