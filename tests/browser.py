@@ -228,7 +228,7 @@ PAGE_REPORT_JS = """
 # JavaScript run on a chapter page after load: what a reader sees of its layout at this width.
 # A display equation is "cut" when its typeset math is wider than its box; it "scrolls" when the box
 # scrolls sideways (overflow-x auto/scroll), so that the reader can reach the rest ("cutScroll"),
-# and it is "cueless" when it scrolls without a visible cue (no gradient shadow on its box).
+# and it is "cueless" when it scrolls without a visible cue (no shadow or fade on its box).
 # "ipynb": the page links a .ipynb (the theme's download button lists the executed notebook).
 LAYOUT_REPORT_JS = """
 (async () => {
@@ -240,8 +240,9 @@ LAYOUT_REPORT_JS = """
   const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
   const text = e => e.textContent.replace(/\\s+/g, ' ').trim().slice(0, 80);
   const displays = Array.from(document.querySelectorAll('mjx-container[display="true"]'));
-  // a scrolling display shows a cue (a gradient shadow on the hidden side) or it is "cueless"
-  const cue = e => /gradient/.test(getComputedStyle(e).backgroundImage);
+  // a scrolling display shows a cue (a shadow or a fade on the hidden side) or it is "cueless"
+  const cue = e => getComputedStyle(e).boxShadow !== 'none'
+                   || /gradient/.test(getComputedStyle(e).backgroundImage);
   const cut = [], cutScroll = [], cueless = [];
   for (const c of displays) {
     const box = c.closest('div.math') || c.parentElement;
