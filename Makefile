@@ -55,15 +55,15 @@ lab: notebooks
 	$(BIN)/jupyter-lab $(LAB_FLAGS) $(NOTEBOOK_DIR)
 
 # The whole book as one PDF (Sphinx's LaTeX builder, then latexmk with XeLaTeX). Needs TeX Live:
-# `make texlive` installs Debian's packages with apt-get when latexmk or xelatex is missing (the
+# `make texlive` installs Debian's packages with apt-get when latexmk, xelatex or xindy is missing (the
 # only time this target uses the network). Not part of `make test`: it runs every chapter again.
 pdf: $(SETUP)
-	command -v latexmk >/dev/null && command -v xelatex >/dev/null || $(MAKE) texlive
+	command -v latexmk >/dev/null && command -v xelatex >/dev/null && command -v xindy >/dev/null || $(MAKE) texlive
 	$(BIN)/jupyter-book build . --builder pdflatex $(PDF_FLAGS)
 	@echo "PDF: $(CURDIR)/_build/latex/ntklab-course.pdf"
 
 TEXLIVE_PACKAGES := latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
-                    texlive-xetex fonts-freefont-otf tex-gyre
+                    texlive-xetex xindy fonts-freefont-otf tex-gyre
 texlive:
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends $(TEXLIVE_PACKAGES)
 
