@@ -14,7 +14,7 @@ PYTEST_FLAGS ?=
 # NO_SETUP=1 skips the environment check (e.g. in a git worktree that borrows another .venv)
 SETUP        := $(if $(NO_SETUP),,$(STAMP))
 
-.PHONY: all book test unit doctest nbval browser notebooks page lint bench clean env
+.PHONY: all book test unit doctest nbval browser notebooks lab pdf texlive page lint bench clean env
 
 all: book
 
@@ -39,7 +39,7 @@ book: $(SETUP)
 page: $(SETUP)
 	@test -n "$(PAGE)" || (echo "usage: make page PAGE=book/<chapter>.md" && exit 2)
 	mkdir -p _build/toc
-	printf 'format: jb-book\nroot: book/intro\nparts:\n  - caption: Chapters\n    numbered: true\n    chapters:\n      - file: %s\n  - caption: Reference\n    chapters:\n      - file: book/notation\n      - file: book/sources\n      - file: book/api\n      - file: book/references\n' "$(basename $(PAGE))" > _build/toc/$(notdir $(basename $(PAGE))).yml
+	printf 'format: jb-book\nroot: book/intro\nparts:\n  - caption: Chapters\n    numbered: true\n    chapters:\n      - file: %s\n  - caption: Reference\n    chapters:\n      - file: book/notation\n      - file: book/results\n      - file: book/sources\n      - file: book/api\n      - file: book/references\n' "$(basename $(PAGE))" > _build/toc/$(notdir $(basename $(PAGE))).yml
 	$(BIN)/jupyter-book build . $(JB_FLAGS) --toc _build/toc/$(notdir $(basename $(PAGE))).yml --path-output _build/page-$(notdir $(basename $(PAGE)))
 	@echo "HTML: $(CURDIR)/_build/page-$(notdir $(basename $(PAGE)))/_build/html/index.html"
 
@@ -47,6 +47,25 @@ notebooks: $(SETUP)
 	mkdir -p $(NOTEBOOK_DIR)
 	for f in $(CHAPTERS); do $(BIN)/jupytext --quiet --to ipynb -o $(NOTEBOOK_DIR)/$$(basename $$f .md).ipynb $$f || exit 1; done
 	@echo "Notebooks in $(CURDIR)/$(NOTEBOOK_DIR)/: open them with Jupyter using the .venv kernel"
+
+# The chapters as notebooks in JupyterLab (installed into .venv on first use; the notebooks use
+# the .venv's own Python kernel). `make lab LAB_FLAGS=--no-browser` on a remote machine.
+lab: notebooks
+	test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) jupyterlab
+	$(BIN)/jupyter-lab $(LAB_FLAGS) $(NOTEBOOK_DIR)
+
+# The whole book as one PDF (Sphinx's LaTeX builder, then latexmk with XeLaTeX). Needs TeX Live:
+# `make texlive` installs Debian's packages with apt-get when latexmk, xelatex or xindy is missing (the
+# only time this target uses the network). Not part of `make test`: it runs every chapter again.
+pdf: $(SETUP)
+	command -v latexmk >/dev/null && command -v xelatex >/dev/null && command -v xindy >/dev/null || $(MAKE) texlive
+	$(BIN)/jupyter-book build . --builder pdflatex $(PDF_FLAGS)
+	@echo "PDF: $(CURDIR)/_build/latex/ntklab-course.pdf"
+
+TEXLIVE_PACKAGES := latexmk texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
+                    texlive-xetex xindy fonts-freefont-otf tex-gyre
+texlive:
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y --no-install-recommends $(TEXLIVE_PACKAGES)
 
 unit: $(SETUP)
 	$(BIN)/python -m pytest tests -m "not browser" $(PYTEST_FLAGS)

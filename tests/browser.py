@@ -227,7 +227,9 @@ PAGE_REPORT_JS = """
 
 # JavaScript run on a chapter page after load: what a reader sees of its layout at this width.
 # A display equation is "cut" when its typeset math is wider than its box; it "scrolls" when the box
-# scrolls sideways (overflow-x auto/scroll), so that the reader can reach the rest.
+# scrolls sideways (overflow-x auto/scroll), so that the reader can reach the rest ("cutScroll"),
+# and it is "cueless" when it scrolls without a visible cue (no shadow or fade on its box).
+# "ipynb": the page links a .ipynb (the theme's download button lists the executed notebook).
 LAYOUT_REPORT_JS = """
 (async () => {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
@@ -238,13 +240,17 @@ LAYOUT_REPORT_JS = """
   const scrolls = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
   const text = e => e.textContent.replace(/\\s+/g, ' ').trim().slice(0, 80);
   const displays = Array.from(document.querySelectorAll('mjx-container[display="true"]'));
-  const cut = [], cutScroll = [];
+  // a scrolling display shows a cue (a shadow or a fade on the hidden side) or it is "cueless"
+  const cue = e => getComputedStyle(e).boxShadow !== 'none'
+                   || /gradient/.test(getComputedStyle(e).backgroundImage);
+  const cut = [], cutScroll = [], cueless = [];
   for (const c of displays) {
     const box = c.closest('div.math') || c.parentElement;
     const math = c.querySelector('mjx-math') || c;
     if (wide(box, math) || wide(c, math)) {
       const holder = scrolls(c) ? c : (scrolls(box) ? box : null);
       (holder ? cutScroll : cut).push(text(box));
+      if (holder && !cue(holder)) cueless.push(text(box));
     }
   }
   const pres = Array.from(document.querySelectorAll('div.highlight pre'));
@@ -268,7 +274,7 @@ LAYOUT_REPORT_JS = """
   const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));
   return {
     width: window.innerWidth,
-    ndisplay: displays.length, cut, cutScroll,
+    ndisplay: displays.length, cut, cutScroll, cueless,
     ncode: pres.length, widePre,
     visibleLines,
     nfigures: outputImages.length, uncaptioned,

@@ -4,6 +4,14 @@ Serves ``_build/html`` on 127.0.0.1, opens every page in headless Chromium with 
 unresolvable, and fails if a request leaves loopback, a resource fails to load, MathJax reports
 an error or leaves math untypeset, an image is broken, or a page throws a JavaScript error.
 
+Every chapter page is also laid out as a reader sees it (the reading conventions of issue 17):
+at 1280 px no display equation is wider than its box (not even a scrolling one), no code block
+is wider than its box, every figure has a caption, there is a "Summary" section, and the page
+links its executed ``.ipynb``; at 400 px (a phone) a display wider than the screen scrolls
+sideways and shows a cue (a shadow) on the side where the rest of it lies.
+
+``NTKLAB_HTML=path/to/_build/html`` checks another build (e.g. one of ``make page``).
+
 Under CI (``CI=true``) the test must run: Chromium is installed from Debian if missing.
 Elsewhere it skips (saying why) when Chromium or the built book is missing.
 """
@@ -19,11 +27,13 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.browser import PAGE_REPORT_JS, chromium, find_chromium, serve
+from tests.browser import LAYOUT_REPORT_JS, PAGE_REPORT_JS, chromium, find_chromium, serve
 
 pytestmark = pytest.mark.browser
 
-HTML = Path(__file__).resolve().parents[1] / "_build" / "html"
+HTML = Path(
+    os.environ.get("NTKLAB_HTML") or Path(__file__).resolve().parents[1] / "_build" / "html"
+).resolve()
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -72,6 +82,10 @@ def browser_page():
         yield base, page
 
 
+def _chapters() -> list[str]:
+    return [p for p in _pages() if re.fullmatch(r"book/ch\d\d_\w+\.html", p)]
+
+
 def test_the_book_has_pages():
     if not (HTML / "index.html").exists():
         pytest.skip("no built book")
@@ -109,3 +123,44 @@ def test_page_loads_offline_with_typeset_math(browser_page, rel):
         assert report["mathjax"], f"{rel} has math but MathJax did not load"
     assert not report["broken"], f"{rel}: broken images {report['broken']}"
     assert not page.console_errors, f"{rel}: JavaScript errors {page.console_errors[:3]}"
+
+
+def _layout(browser_page, rel: str, width: int) -> dict:
+    base, page = browser_page
+    page.set_width(width)
+    try:
+        page.navigate(f"{base}/{rel}")
+        return page.evaluate(LAYOUT_REPORT_JS, await_promise=True)
+    finally:
+        page.set_width(1280)
+
+
+@pytest.mark.parametrize("rel", _chapters() or ["book/ch01_linearization.html"])
+def test_chapter_reads_at_1280px(browser_page, rel):
+    report = _layout(browser_page, rel, 1280)
+    problems = []
+    if report["cut"] or report["cutScroll"]:
+        cut = report["cut"] + report["cutScroll"]
+        problems.append(f"{len(cut)} display equations wider than the column: {cut[:3]}")
+    if report["widePre"]:
+        problems.append(
+            f"{len(report['widePre'])} code blocks wider than their box "
+            f"(the box shows 73 characters): {report['widePre'][:3]}"
+        )
+    if report["uncaptioned"]:
+        problems.append(f"{len(report['uncaptioned'])} figures without a caption")
+    # headings read "1.8. Summary#" (number, title, permalink)
+    if not any(re.fullmatch(r"[\d.\s]*Summary#?", h) for h in report["headings"]):
+        problems.append(f"no 'Summary' section (h2 headings: {report['headings']})")
+    if not report["ipynb"]:
+        problems.append("no .ipynb download link")
+    assert not problems, f"{rel} at 1280 px: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("rel", _chapters() or ["book/ch01_linearization.html"])
+def test_chapter_displays_scroll_with_a_cue_at_400px(browser_page, rel):
+    report = _layout(browser_page, rel, 400)
+    assert not report["cut"], f"{rel} at 400 px: displays cut off, not scrollable: {report['cut']}"
+    assert not report["cueless"], (
+        f"{rel} at 400 px: displays scroll without a visible cue: {report['cueless'][:3]}"
+    )

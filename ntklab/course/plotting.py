@@ -1,8 +1,13 @@
 """One figure style for the whole course, and the plots every chapter repeats.
 
-Call :func:`use_style` once at the top of a chapter.  :func:`loglog_with_fit` draws measured
-points on log-log axes together with their fitted power law (the book's standard picture for
-"error against width, slope about -1/2").
+Call :func:`use_style` once at the top of a chapter and make figures with :func:`subplots`.
+The style is sized for the page: the book's text column is about 7 inches wide at the figure
+resolution (100 dpi, 700 CSS pixels), so a figure at most :data:`MAX_WIDTH` wide is shown at
+its own size and its fonts (9.5 to 11 pt) stay at least 9 pt on the page; :func:`subplots`
+shrinks a wider request to that width (keeping its aspect ratio). :func:`legend_outside` puts
+a legend beside or below the axes, where it hides no data. :func:`loglog_with_fit` draws
+measured points on log-log axes together with their fitted power law (the book's standard
+picture for "error against width, slope about -1/2").
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ import numpy as np
 
 from .stats import PowerLawFit, fit_power_law
 
-__all__ = ["COLORS", "loglog_with_fit", "subplots", "use_style"]
+__all__ = ["COLORS", "MAX_WIDTH", "legend_outside", "loglog_with_fit", "subplots", "use_style"]
+
+#: Widest figure (inches) that the book shows without scaling it down: the text column.
+MAX_WIDTH = 7.0
 
 #: Colour cycle (Okabe-Ito, readable by colour-blind readers and in greyscale print).
 COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
@@ -29,9 +37,12 @@ _STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.prop_cycle": mpl.cycler(color=COLORS),
+    "font.size": 10,
     "axes.titlesize": 11,
     "axes.labelsize": 10,
-    "legend.fontsize": 9,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "legend.fontsize": 9.5,
     "legend.frameon": False,
     "lines.linewidth": 1.8,
     "lines.markersize": 5,
@@ -61,7 +72,9 @@ def subplots(nrows: int = 1, ncols: int = 1, *, width: float | None = None, **kw
     nrows, ncols : int, optional
         Grid of axes (default one).
     width : float, optional
-        Figure width in inches (default ``min(4.2 ncols, 10)``).
+        Figure width in inches (default ``min(3.5 ncols, 7)``). A width above
+        :data:`MAX_WIDTH` is reduced to it and the height scaled by the same factor, so that
+        the fonts are not shrunk below 9 pt on the page.
     **kwargs
         ``height`` (inches, default ``3.4 nrows``) and anything else ``plt.subplots`` takes.
 
@@ -74,15 +87,82 @@ def subplots(nrows: int = 1, ncols: int = 1, *, width: float | None = None, **kw
     --------
     >>> fig, axes = subplots(1, 2)
     >>> axes.shape, [round(float(v), 1) for v in fig.get_size_inches()]
-    ((2,), [8.4, 3.4])
-    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    ((2,), [7.0, 3.4])
+    >>> fig2, ax = subplots(width=10.0, height=4.0)  # too wide for the page: scaled to 7 in
+    >>> [round(float(v), 1) for v in fig2.get_size_inches()]
+    [7.0, 2.8]
+    >>> import matplotlib.pyplot as plt; plt.close(fig); plt.close(fig2)
     """
     import matplotlib.pyplot as plt
 
     use_style()
-    width = width if width is not None else min(4.2 * ncols, 10.0)
+    width = width if width is not None else min(3.5 * ncols, MAX_WIDTH)
     height = kwargs.pop("height", 3.4 * nrows)
+    if width > MAX_WIDTH:  # wider figures would be scaled down on the page, fonts too
+        width, height = MAX_WIDTH, height * MAX_WIDTH / width
     return plt.subplots(nrows, ncols, figsize=(width, height), constrained_layout=True, **kwargs)
+
+
+def legend_outside(target: Any, *, where: str = "right", ncols: int | None = None, **kwargs):
+    """Put the legend outside the data: to the right of the axes, or below the figure.
+
+    Parameters
+    ----------
+    target : matplotlib.axes.Axes or matplotlib.figure.Figure
+        An axes (its own legend entries) or a figure (the entries of all its axes, each label
+        once, in one legend below the axes; legends already on the axes are removed).
+    where : {"right", "below"}, optional
+        For an axes: beside it, on the right (default), or under it.
+    ncols : int, optional
+        Columns of the legend (default 1 on the right, 2 below).
+    **kwargs
+        Passed to ``legend``.
+
+    Returns
+    -------
+    matplotlib.legend.Legend
+
+    Raises
+    ------
+    ValueError
+        If ``where`` is not "right" or "below".
+
+    Examples
+    --------
+    >>> fig, ax = subplots()
+    >>> _ = ax.plot([1, 2], [1, 2], label="data")
+    >>> leg = legend_outside(ax)
+    >>> [t.get_text() for t in leg.get_texts()]
+    ['data']
+    >>> import matplotlib.pyplot as plt; plt.close(fig)
+    """
+    from matplotlib.figure import Figure
+
+    if where not in ("right", "below"):
+        raise ValueError(f"where must be 'right' or 'below', got {where!r}")
+    if isinstance(target, Figure):
+        handles, labels = {}, []
+        for ax in target.axes:
+            if ax.get_legend() is not None:  # e.g. drawn by loglog_with_fit: moved below
+                ax.get_legend().remove()
+            for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+                if lab not in handles:
+                    handles[lab] = h
+                    labels.append(lab)
+        return target.legend(
+            [handles[lab] for lab in labels],
+            labels,
+            loc="outside lower center",
+            ncols=ncols or 2,
+            **kwargs,
+        )
+    if where == "right":
+        return target.legend(
+            loc="upper left", bbox_to_anchor=(1.02, 1.0), ncols=ncols or 1, **kwargs
+        )
+    return target.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=ncols or 2, **kwargs
+    )
 
 
 def loglog_with_fit(
