@@ -93,8 +93,9 @@ test: $(SETUP)
 	$(MAKE) browser
 
 lint: $(SETUP)
-	$(BIN)/ruff check ntklab tests benchmarks
-	$(BIN)/ruff format --check ntklab tests benchmarks
+	$(BIN)/ruff check ntklab tests benchmarks tools
+	$(BIN)/ruff format --check ntklab tests benchmarks tools
+	$(BIN)/python tools/format_cells.py --check $(CHAPTERS)
 
 bench: $(SETUP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
