@@ -4,6 +4,7 @@ Names here may follow the sources (``theorem_11_13_bounds``, ``Assumption1112``)
 docstring says which result of which source it computes. The library proper (networks,
 kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 
+* :mod:`ntklab.course.arora` - chapters 3 and 5, Theorems 3.1 and 3.2 of Arora et al.;
 * :mod:`ntklab.course.lazy_relu` - chapter 1, the two-layer ReLU network near initialization;
 * :mod:`ntklab.course.examples` - chapter 2, data sets of the sources' worked examples;
 * :mod:`ntklab.course.convergence` - chapter 4, the quantities of Theorems 11.13 and 11.23;
@@ -17,6 +18,7 @@ kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 from importlib import import_module as _import_module
 
 _SUBMODULES = (
+    "arora",
     "convergence",
     "convolutional",
     "examples",
