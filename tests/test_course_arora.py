@@ -90,3 +90,28 @@ def test_empirical_kernel_agrees_with_autograd_reference():
     net = MLP(2, 8, 1, seed=4)
     x = torch.randn(3, 2, generator=torch.Generator().manual_seed(5), dtype=F64)
     assert torch.allclose(empirical.ntk(net, x), _autograd_ntk(net, x), rtol=1e-10)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_unrolled_ntk_is_the_recursion(depth):
+    # Arora et al.'s normalization is mlp_kernels with W_std = sqrt(2) on inputs * sqrt(d / 2)
+    from ntklab.course.arora import unrolled_ntk
+
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(depth), dtype=F64)
+    ref = analytic.mlp_kernels(x * math.sqrt(2), depth=depth, W_std=math.sqrt(2)).ntk
+    assert torch.allclose(unrolled_ntk(x, depth), ref, rtol=1e-7)
+    undotted = unrolled_ntk(x, depth, dots=False)
+    assert (undotted - ref).abs().max() > 0.1 * ref.abs().max()
+
+
+def test_unrolled_ntk_depth_one_closed_form():
+    # Theta = x.x' kappa0 + kappa1 (c_sigma = 2) for unit inputs at angle t
+    from ntklab.course.arora import unrolled_ntk
+
+    t = 1.1
+    x = torch.tensor([[1.0, 0.0], [math.cos(t), math.sin(t)]], dtype=F64)
+    k0 = (math.pi - t) / math.pi
+    k1 = (math.sin(t) + (math.pi - t) * math.cos(t)) / math.pi
+    assert abs(float(unrolled_ntk(x, 1)[0, 1]) - (math.cos(t) * k0 + k1)) < 1e-12
+    with pytest.raises(ValueError, match="depth"):
+        unrolled_ntk(x, 0)

@@ -5,6 +5,7 @@ docstring says which result of which source it computes. The library proper (net
 kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 
 * :mod:`ntklab.course.arora` - chapters 3 and 5, Theorems 3.1 and 3.2 of Arora et al.;
+* :mod:`ntklab.course.kernel_gd` - chapter 3, kernel gradient descent with random features;
 * :mod:`ntklab.course.lazy_relu` - chapter 1, the two-layer ReLU network near initialization;
 * :mod:`ntklab.course.examples` - chapter 2, data sets of the sources' worked examples;
 * :mod:`ntklab.course.convergence` - chapter 4, the quantities of Theorems 11.13 and 11.23;
@@ -23,6 +24,7 @@ _SUBMODULES = (
     "convolutional",
     "examples",
     "generalization",
+    "kernel_gd",
     "lazy_relu",
     "plotting",
     "smooth_activations",
