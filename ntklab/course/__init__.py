@@ -8,6 +8,7 @@ kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 * :mod:`ntklab.course.kernel_gd` - chapter 3, kernel gradient descent with random features;
 * :mod:`ntklab.course.lazy_relu` - chapter 1, the two-layer ReLU network near initialization;
 * :mod:`ntklab.course.examples` - chapter 2, data sets of the sources' worked examples;
+* :mod:`ntklab.course.gaussian_process` - chapter 5, the Gaussian-process checks;
 * :mod:`ntklab.course.convergence` - chapter 4, the quantities of Theorems 11.13 and 11.23;
 * :mod:`ntklab.course.smooth_activations` - chapter 6, Bietti & Mairal's Proposition 9;
 * :mod:`ntklab.course.generalization` - chapter 7, the generalization bounds of the slides;
@@ -23,6 +24,7 @@ _SUBMODULES = (
     "convergence",
     "convolutional",
     "examples",
+    "gaussian_process",
     "generalization",
     "kernel_gd",
     "lazy_relu",
