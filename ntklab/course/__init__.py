@@ -6,6 +6,7 @@ kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 
 * :mod:`ntklab.course.arora` - chapters 3 and 5, Theorems 3.1 and 3.2 of Arora et al.;
 * :mod:`ntklab.course.kernel_gd` - chapter 3, kernel gradient descent with random features;
+* :mod:`ntklab.course.lazy_training` - chapter 3, how much training moves a wide network;
 * :mod:`ntklab.course.lazy_relu` - chapter 1, the two-layer ReLU network near initialization;
 * :mod:`ntklab.course.examples` - chapter 2, data sets of the sources' worked examples;
 * :mod:`ntklab.course.gaussian_process` - chapter 5, the Gaussian-process checks;
@@ -28,6 +29,7 @@ _SUBMODULES = (
     "generalization",
     "kernel_gd",
     "lazy_relu",
+    "lazy_training",
     "plotting",
     "smooth_activations",
     "stats",
