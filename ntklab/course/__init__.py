@@ -4,8 +4,12 @@ Names here may follow the sources (``theorem_11_13_bounds``, ``Assumption1112``)
 docstring says which result of which source it computes. The library proper (networks,
 kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 
+* :mod:`ntklab.course.arora` - chapters 3 and 5, Theorems 3.1 and 3.2 of Arora et al.;
+* :mod:`ntklab.course.kernel_gd` - chapter 3, kernel gradient descent with random features;
+* :mod:`ntklab.course.lazy_training` - chapter 3, how much training moves a wide network;
 * :mod:`ntklab.course.lazy_relu` - chapter 1, the two-layer ReLU network near initialization;
 * :mod:`ntklab.course.examples` - chapter 2, data sets of the sources' worked examples;
+* :mod:`ntklab.course.gaussian_process` - chapter 5, the Gaussian-process checks;
 * :mod:`ntklab.course.convergence` - chapter 4, the quantities of Theorems 11.13 and 11.23;
 * :mod:`ntklab.course.wide_training` - chapter 4, Zou & Gu, SGD and natural gradient (slides);
 * :mod:`ntklab.course.inductive_bias` - chapter 6, Bietti & Mairal's random features and
@@ -20,12 +24,16 @@ kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 from importlib import import_module as _import_module
 
 _SUBMODULES = (
+    "arora",
     "convergence",
     "convolutional",
     "examples",
+    "gaussian_process",
     "generalization",
     "inductive_bias",
+    "kernel_gd",
     "lazy_relu",
+    "lazy_training",
     "plotting",
     "smooth_activations",
     "stats",
