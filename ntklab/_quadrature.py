@@ -36,7 +36,10 @@ _CANDIDATES = (8, 16, 32, 64, 96, 128, 192, 256)
 _L = 12.5  # half-width of the grid in z (the integrands carry exp(-z^2/4) at least)
 _STEP = 0.2  # grid step times the largest standard deviation (at most _H_MAX)
 _H_MAX = 0.15  # resolves Hermite functions up to degree K_MAX (frequency sqrt(K))
-_PAIR_ENTRIES = 2**22  # pair x node x node evaluations per chunk of the direct rule
+_PAIR_ENTRIES = 2**20  # pair x node x node evaluations per chunk of the direct rule
+_L_DIRECT = 9.0  # the direct rule integrates against exp(-z^2/2): e^{-40} beyond
+_H_GAUSS = 0.45  # with the Gaussian factor, a pole at distance a costs e^{a^2/2 - 2 pi a / h}
+_H_SINH = 0.12  # step in u of the sinh-mapped outer rule
 
 
 def _grid(smax: float, dtype, device):
@@ -85,21 +88,105 @@ def point_table(fns, s: torch.Tensor):
     return out
 
 
-def _direct(f, g, s1, s2, rho):
-    """``E[f(s1 z1) g(s2 (rho z1 + r z2))]`` per pair (all (P,)) by a 2-D trapezoidal rule."""
-    r = safe_sqrt(1 - rho * rho)
-    smax = max(float(s1.detach().max()), float((s2 * rho.abs()).detach().max()))
-    z1, w1 = _grid(smax, s1.dtype, s1.device)
-    z2, w2 = _grid(float((s2 * r).detach().max()), s1.dtype, s1.device)
-    chunk = max(1, _PAIR_ENTRIES // (z1.numel() * z2.numel()))
-    parts = []
-    for p0 in range(0, s1.numel(), chunk):
-        a, b, rr, rh = (t[p0 : p0 + chunk, None] for t in (s1, s2, r, rho))
-        outer = f(a * z1) * w1  # (P, n1)
-        mean = (b * rh) * z1  # (P, n1)
-        inner = (g(mean[:, :, None] + (b * rr)[:, :, None] * z2) * w2).sum(-1)
-        parts.append((outer * inner).sum(-1))
-    return torch.cat(parts)
+def _bucket(n: torch.Tensor) -> torch.Tensor:
+    """``n`` rounded up to 4 values per octave (pairs are grouped by their node counts)."""
+    n = n.clamp(min=1)
+    q = torch.exp2(torch.floor(torch.log2(n)) - 2).clamp(min=1)
+    return (torch.ceil(n / q) * q).long()
+
+
+def _groups(n1: torch.Tensor, n2: torch.Tensor):
+    """Yield ``(pair indices, n1, n2)`` for each distinct pair of node counts."""
+    width = int(n2.max()) + 1
+    keys, group = torch.unique(n1 * width + n2, return_inverse=True)
+    for key_i, key in enumerate(keys.tolist()):
+        yield (group == key_i).nonzero()[:, 0], *divmod(key, width)
+
+
+def _uniform_nodes(scale: torch.Tensor) -> torch.Tensor:
+    """Half the number of uniform nodes on ``[-L_DIRECT, L_DIRECT]`` that resolve a function
+    ``g(scale w)`` against the Gaussian weight."""
+    h = (_STEP / scale.clamp_min(1e-300)).clamp(max=_H_GAUSS)
+    return _bucket(torch.ceil(_L_DIRECT / h))
+
+
+def _direct_grid(n: int, dtype, device):
+    """``2 n + 1`` trapezoidal nodes on ``[-L_DIRECT, L_DIRECT]`` with Gaussian weights."""
+    h = _L_DIRECT / n
+    z = torch.arange(-n, n + 1, dtype=dtype, device=device) * h
+    return z, torch.exp(-z * z / 2) * (h / math.sqrt(2 * math.pi))
+
+
+def _conditional(f, g, s1, s2, rho, sinh: bool):
+    """``E[f(a) g(b)]`` per pair, ``a = s1 z1`` outside and ``b | a = kappa a + tau w`` inside.
+
+    ``kappa = rho s2 / s1``, ``tau = s2 sqrt(1 - rho^2)``; the inner rule is uniform in ``w``
+    with a step resolving ``g`` at the scale ``tau``.  The outer rule is uniform in ``z1``
+    (``sinh=False``, a step ``0.2 / s1``, reliable) or uniform in ``u`` with
+    ``a = c sinh(u)``, ``c = min(s1, 1)`` (``sinh=True``): nodes dense where an activation
+    has its features (``|a|`` of order 1) and sparse in the tails where it varies on the scale
+    ``|a|``, about 80 nodes instead of ``90 s1``.  Returns the values and, for the sinh rule,
+    the difference to the rule of twice the step (an error estimate; 0 for the other).
+    """
+    kappa = rho * s2 / s1
+    tau = s2 * safe_sqrt(1 - rho * rho)
+    if sinh:
+        c = s1.clamp(max=1)
+        u_max = torch.asinh(_L_DIRECT * s1.clamp(min=1))
+        n1 = _bucket(torch.ceil(u_max.detach() / _H_SINH))
+    else:
+        n1 = _uniform_nodes(s1.detach())
+    n2 = _uniform_nodes(tau.detach())
+    value = torch.zeros_like(rho * s1 * s2)
+    coarse = torch.zeros_like(value.detach())
+    for idx, m1, m2 in _groups(n1, n2):
+        w, ww = _direct_grid(m2, rho.dtype, rho.device)
+        j = torch.arange(-m1, m1 + 1, device=rho.device)
+        chunk = max(1, _PAIR_ENTRIES // ((2 * m1 + 1) * w.numel()))
+        for p0 in range(0, idx.numel(), chunk):
+            sel = idx[p0 : p0 + chunk]
+            sa = s1[sel, None]
+            if sinh:
+                h = u_max[sel, None] / m1
+                u = j.to(rho.dtype) * h
+                a = c[sel, None] * torch.sinh(u)
+                wa = torch.exp(-0.5 * (a / sa) ** 2) * (c[sel, None] * torch.cosh(u) * h)
+                wa = wa / (sa * math.sqrt(2 * math.pi))
+            else:
+                z, wa = _direct_grid(m1, rho.dtype, rho.device)
+                a = sa * z
+            b = kappa[sel, None, None] * a[..., None] + tau[sel, None, None] * w
+            terms = f(a) * wa * (g(b) * ww).sum(-1)  # (P, 2 m1 + 1)
+            value = value.index_put((sel,), terms.sum(-1))
+            if sinh:
+                even = terms.detach()[:, (m1 % 2) :: 2].sum(-1) * 2
+                coarse[sel] = even
+    return value, (value.detach() - coarse) if sinh else None
+
+
+def _direct(f, g, s1, s2, rho, tol):
+    """``E[f(s1 z1) g(s2 (rho z1 + r z2))]`` per pair (all (P,)), by :func:`_conditional`.
+
+    The larger standard deviation is conditioned on (then ``|kappa| <= 1``: the inner
+    function is no sharper than the outer one).  The sinh rule is used where its error
+    estimate, the difference to the rule of twice the step, is below ``sqrt(tol)`` (its
+    error converges exponentially: then it is about ``tol``); the other pairs (an activation
+    that is not flat in the tails, e.g. periodic) get the uniform rule.
+    """
+    swap = (s2 > s1).detach()
+    out = torch.zeros_like(rho * s1 * s2)
+    for flag, (p, q, sp, sq) in ((False, (f, g, s1, s2)), (True, (g, f, s2, s1))):
+        idx = (swap == flag).nonzero()[:, 0]
+        if idx.numel() == 0:
+            continue
+        value, err = _conditional(p, q, sp[idx], sq[idx], rho[idx], sinh=True)
+        scale = value.detach().abs().clamp_min(1e-300)
+        bad = (err.abs() > math.sqrt(tol) * scale).nonzero()[:, 0]
+        if bad.numel():
+            fix = _conditional(p, q, sp[idx[bad]], sq[idx[bad]], rho[idx[bad]], sinh=False)[0]
+            value = value.index_put((bad,), fix)
+        out = out.index_put((idx,), value)
+    return out
 
 
 def pair_expectation(tab1, tab2, f, g, s1, s2, rho, ops, tol, skip=None):
@@ -130,5 +217,5 @@ def pair_expectation(tab1, tab2, f, g, s1, s2, rho, ops, tol, skip=None):
         acc = ops.addcmul(ops.mul(acc, rho), c1[:, k : k + 1], c2[None, :, k])
     if serve is not None:
         i, j = (~serve).nonzero().unbind(1)
-        acc = ops.put(acc, (i, j), _direct(f, g, s1[i], s2[j], rho[i, j]))
+        acc = ops.put(acc, (i, j), _direct(f, g, s1[i], s2[j], rho[i, j], tol))
     return acc
