@@ -125,3 +125,37 @@ def test_default_quadrature_is_differentiable():
         return k.nngp, k.ntk
 
     assert gradcheck(g, (x1,), atol=1e-7, rtol=1e-6, fast_mode=True)
+
+
+def test_one_dimensional_arctan_inputs_near_correlation_one():
+    # chapter 5's case: d = 1 with a bias, most pairs have |rho| near 1 and variances up to 50
+    x = torch.tensor([[-4.0], [-3.95], [-1.0], [0.0], [0.05], [3.9], [4.0]], dtype=F64)
+    w2, b2 = 3.0, 2.0
+    k = analytic.mlp_kernels(
+        x, depth=1, activation="arctan", W_std=math.sqrt(w2), b_std=math.sqrt(b2)
+    )
+    q = w2 * x[:, 0] ** 2 + b2
+    c = w2 * x[:, 0, None] * x[None, :, 0] + b2
+    for i, j in [(0, 1), (0, 0), (5, 6), (3, 4), (2, 6), (0, 6), (1, 5)]:
+        ref = w2 * _pair(math.atan, math.atan, float(q[i]), float(q[j]), float(c[i, j])) + b2
+        assert float(k.nngp[i, j]) == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.parametrize("name", ["tanh", "arctan", "sigmoid", "sin"])
+def test_direct_rule_near_correlation_one_against_adaptive_quadrature(name):
+    # both signs of rho, unequal variances (either larger), tiny to large; sin is not flat in
+    # the tails: its sinh rule fails the error estimate and the uniform rule takes over
+    fn, fm = {
+        "tanh": (torch.tanh, math.tanh),
+        "arctan": (torch.arctan, math.atan),
+        "sigmoid": (torch.sigmoid, lambda t: 0.5 + 0.5 * math.tanh(t / 2)),
+        "sin": (torch.sin, math.sin),
+    }[name]
+    s1 = torch.tensor([0.2, 6.0, 2.0, 9.0, 1.0], dtype=F64)
+    s2 = torch.tensor([0.3, 4.0, 5.0, 9.0, 1.0], dtype=F64)
+    rho = torch.tensor([0.999, -0.99, 0.9999999, 0.995, -1.0], dtype=F64)
+    got = _quadrature._direct(fn, fn, s1, s2, rho, 1e-14)
+    for p in range(5):
+        ref = _pair(fm, fm, float(s1[p]) ** 2, float(s2[p]) ** 2, float(rho[p] * s1[p] * s2[p]))
+        scale = math.sqrt(_square(fm, float(s1[p]) ** 2) * _square(fm, float(s2[p]) ** 2))
+        assert abs(float(got[p]) - ref) <= 1e-11 * scale
