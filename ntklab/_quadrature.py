@@ -219,3 +219,61 @@ def pair_expectation(tab1, tab2, f, g, s1, s2, rho, ops, tol, skip=None):
         i, j = (~serve).nonzero().unbind(1)
         acc = ops.put(acc, (i, j), _direct(f, g, s1[i], s2[j], rho[i, j], tol))
     return acc
+
+
+_SERIES_ENTRIES = 2**20  # entry x term products per chunk of the elementwise series
+
+
+def expectations(fns, c, va, vb, tol=None):
+    """``E[f(u) f(v)]`` for each ``f`` in ``fns``, ``(u, v)`` centred Gaussian, elementwise.
+
+    ``c``, ``va``, ``vb`` (broadcastable, any shape): covariance and variances.  The Mehler
+    coefficients belong to a variance, so they are computed once per distinct variance; each
+    entry then costs a series cut by the same tail bound as :func:`pair_expectation`, and
+    entries it does not serve take the direct rule.  ``tol``: relative, by default ``1e-14``
+    in float64 and ``1e-7`` otherwise.  Returns a list of tensors of the broadcast shape.
+    Differentiable in ``c``, ``va``, ``vb``.
+    """
+    c, va, vb = torch.broadcast_tensors(c, va, vb)
+    shape = c.shape
+    if tol is None:
+        tol = 1e-14 if c.dtype == torch.float64 else 1e-7
+    sa, sb = safe_sqrt(va.reshape(-1)), safe_sqrt(vb.reshape(-1))
+    both = torch.cat([sa, sb])
+    uniq, inv = torch.unique(both.detach(), return_inverse=True)
+    # a differentiable representative of each distinct value: its first occurrence
+    first = torch.full_like(uniq, both.numel(), dtype=torch.long)
+    first = first.scatter_reduce(0, inv, torch.arange(both.numel(), device=c.device), "amin")
+    s = both[first]
+    ia, ib = inv[: sa.numel()], inv[sa.numel() :]
+    den = sa * sb
+    pos = den > 0
+    rho = torch.where(pos, c.reshape(-1) / torch.where(pos, den, 1), 0).clamp(-1, 1)
+    arho = rho.detach().abs()
+    out = []
+    for fn, (coef, tail, second) in zip(fns, point_table(fns, s), strict=True):
+        scale = torch.sqrt(second.detach()[ia] * second.detach()[ib]) * tol
+        need = torch.full_like(ia, -1)  # index into _CANDIDATES, -1: the direct rule
+        for n, k in reversed(list(enumerate(_CANDIDATES))):
+            bound = arho**k * torch.sqrt(tail[ia, k].detach() * tail[ib, k].detach())
+            need = torch.where(bound <= scale, n, need)
+        value = torch.zeros_like(rho * s.sum())
+        for n, k in enumerate(_CANDIDATES):
+            idx = (need == n).nonzero()[:, 0]
+            for p0 in range(0, idx.numel(), max(1, _SERIES_ENTRIES // k)):
+                sel = idx[p0 : p0 + max(1, _SERIES_ENTRIES // k)]
+                ca, cb, r = coef[ia[sel], :k], coef[ib[sel], :k], rho[sel, None]
+                powers = torch.cumprod(torch.cat([torch.ones_like(r), r.expand(-1, k - 1)], 1), 1)
+                value = value.index_put((sel,), (ca * cb * powers).sum(-1))
+        idx = (need < 0).nonzero()[:, 0]
+        if idx.numel():
+            value = value.index_put((idx,), _direct(fn, fn, sa[idx], sb[idx], rho[idx], tol))
+        out.append(value.reshape(shape))
+    return out
+
+
+def second_moments(fns, v):
+    """``E[f(u)^2]`` for ``u ~ N(0, v)`` (any shape), for each ``f`` in ``fns``: Parseval's
+    sum of the Mehler coefficients' squares, computed with them (see :func:`point_table`)."""
+    s = safe_sqrt(v.reshape(-1))
+    return [second.reshape(v.shape) for _, _, second in point_table(fns, s)]

@@ -159,3 +159,41 @@ def test_direct_rule_near_correlation_one_against_adaptive_quadrature(name):
         ref = _pair(fm, fm, float(s1[p]) ** 2, float(s2[p]) ** 2, float(rho[p] * s1[p] * s2[p]))
         scale = math.sqrt(_square(fm, float(s1[p]) ** 2) * _square(fm, float(s2[p]) ** 2))
         assert abs(float(got[p]) - ref) <= 1e-11 * scale
+
+
+def test_layers_activation_uses_the_same_quadrature():
+    from ntklab import layers as L
+
+    x = torch.randn(7, 5, dtype=F64, generator=torch.Generator().manual_seed(6)) * 2
+
+    def net(act):
+        return L.serial(L.Dense(W_std=2.0, b_std=1.0), act, L.Dense(W_std=2.0, b_std=1.0))
+
+    # a callable erf against its closed form, at variances up to about 30 (Gauss-Hermite of
+    # order 64, the former default, is off by a factor there)
+    quad, closed = net(L.Activation(torch.erf)).kernels(x), net(L.Erf()).kernels(x)
+    assert torch.allclose(quad.ntk, closed.ntk, rtol=1e-10, atol=0)
+    assert torch.allclose(quad.nngp, closed.nngp, rtol=1e-10, atol=0)
+    # tanh against scipy: the diagonal of the largest point and a pair off it
+    y = _points()
+    k = net(L.Activation("tanh")).kernels(y)
+    q = 4.0 * (y * y).sum(1) / y.shape[1] + 1.0
+    c01 = 4.0 * float(y[0] @ y[1]) / y.shape[1] + 1.0
+    e = _pair(math.tanh, math.tanh, float(q[0]), float(q[1]), c01)
+    assert float(k.nngp[0, 1]) == pytest.approx(4.0 * e + 1.0, rel=1e-10)
+    assert float(k.nngp[0, 0]) == pytest.approx(
+        4.0 * _square(math.tanh, float(q[0])) + 1.0, rel=1e-10
+    )
+
+
+def test_layers_activation_is_differentiable():
+    from ntklab import layers as L
+
+    x = torch.randn(3, 4, dtype=F64, generator=torch.Generator().manual_seed(7)).requires_grad_()
+    net = L.serial(L.Dense(b_std=0.3), L.Activation("tanh"), L.Dense())
+
+    def f(a):
+        k = net.kernels(a)
+        return k.nngp, k.ntk
+
+    assert gradcheck(f, (x,), atol=1e-7, rtol=1e-6, fast_mode=True)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 
+from .. import _quadrature
 from .._activations import resolve_activation
 from ..validation import check_positive_int
 from . import _compile
@@ -176,13 +177,17 @@ class Identity(_Elementwise):
 
 
 class Activation(_Elementwise):
-    """Any elementwise activation, by Gauss-Hermite quadrature in both Gaussian variables.
+    """Any elementwise activation, by the quadrature of :mod:`ntklab._quadrature`.
 
-    ``E[f(u) f(v)]`` with ``u = s z1``, ``v = s' (rho z1 + sqrt(1 - rho^2) z2)`` by a
-    ``quadrature_order``-point rule in each of ``z1, z2`` (exact for polynomials of degree
-    below ``quadrature_order``); the diagonal by a one-dimensional rule.  The cost is
-    ``quadrature_order^2`` evaluations per pair (and pixel pair).  Use :class:`ReLU`,
-    :class:`Erf` or :class:`Identity` where a closed form exists.
+    ``E[f(u) f(v)] = sum_k rho^k F_k(s) F_k(s')`` (Mehler's formula) with Hermite coefficients
+    computed once per distinct variance, the series cut by a bound on its tail (relative
+    ``1e-14`` in float64), and a direct two-dimensional rule for the pairs of correlation near
+    1 it does not serve; the same implementation as :func:`ntklab.analytic.mlp_kernels`.  With
+    an int ``quadrature_order``, a fixed ``quadrature_order``-point Gauss-Hermite rule in each
+    of ``z1, z2`` instead (``u = s z1``, ``v = s' (rho z1 + sqrt(1 - rho^2) z2)``; exact for
+    polynomials of degree below it, slow to converge where a sigmoid-like activation meets a
+    large variance).  Use :class:`ReLU`, :class:`Erf` or :class:`Identity` where a closed form
+    exists.
 
     Parameters
     ----------
@@ -190,8 +195,9 @@ class Activation(_Elementwise):
         Elementwise function of a tensor, or one of ntklab's activation names.
     derivative : callable, optional
         ``fn'``; by default autograd (the kernel is then not differentiable through it).
-    quadrature_order : int
-        Nodes per variable (default 64).
+    quadrature_order : int, optional
+        Nodes per variable of a fixed Gauss-Hermite rule; default ``None``: the quadrature with
+        an error bound (above).
 
     Examples
     --------
@@ -204,10 +210,12 @@ class Activation(_Elementwise):
 
     _compilable = False  # chunked loops over quadrature nodes
 
-    def __init__(self, fn, derivative=None, quadrature_order: int = 64):
+    def __init__(self, fn, derivative=None, quadrature_order: int | None = None):
         self._act = resolve_activation(fn, "fn", derivative)
         self.fn = self._act.name
-        self.quadrature_order = check_positive_int(quadrature_order, "quadrature_order")
+        if quadrature_order is not None:
+            quadrature_order = check_positive_int(quadrature_order, "quadrature_order")
+        self.quadrature_order = quadrature_order
 
     def _phi(self, x):
         return self._act.phi(x)
@@ -218,6 +226,8 @@ class Activation(_Elementwise):
         return like.new_tensor(z), like.new_tensor(w)
 
     def _pair(self, c, va, vb):
+        if self.quadrature_order is None:
+            return tuple(_quadrature.expectations((self._act.phi, self._act.dphi), c, va, vb))
         z, w = self._nodes(c)
         c, va, vb = torch.broadcast_tensors(c, va, vb)
         shape, c, va, vb = c.shape, c.reshape(-1), va.reshape(-1), vb.reshape(-1)
@@ -237,6 +247,8 @@ class Activation(_Elementwise):
         return torch.cat(parts[0]).reshape(shape), torch.cat(parts[1]).reshape(shape)
 
     def _diag(self, v):
+        if self.quadrature_order is None:
+            return tuple(_quadrature.second_moments((self._act.phi, self._act.dphi), v))
         z, w = self._nodes(v)
         u = _safe_sqrt(v)[..., None] * z
         return (self._act.phi(u) ** 2 * w).sum(-1), (self._act.dphi(u) ** 2 * w).sum(-1)
