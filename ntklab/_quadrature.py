@@ -70,7 +70,8 @@ def point_table(fns, s: torch.Tensor):
 
     Returns a list with, per function, ``(coef, tail, second)``: Mehler coefficients
     ``F_k(s)`` (N, K_MAX), Parseval tails ``T_k = E[f^2] - sum_{j<k} F_j^2`` (N, K_MAX + 1,
-    clamped at 0) and the second moment ``E[f(s z)^2]`` (N,).
+    at least ``8 eps E[f^2]``, the rounding of the difference) and the second moment
+    ``E[f(s z)^2]`` (N,).
     """
     smax = float(s.detach().abs().max()) if s.numel() else 1.0
     z, w = _grid(smax, s.dtype, s.device)
@@ -83,7 +84,9 @@ def point_table(fns, s: torch.Tensor):
         coef = (vals * (damp * h)) @ herm.T  # (N, K)
         second = (vals * vals * w).sum(-1)
         partial = torch.cat([torch.zeros_like(coef[:, :1]), torch.cumsum(coef * coef, 1)], 1)
-        tail = (second[:, None] - partial).clamp_min(0)
+        # the difference is exact only to rounding: a tail below that is not known to be 0
+        floor = 8 * torch.finfo(s.dtype).eps * second[:, None]
+        tail = torch.maximum(second[:, None] - partial, floor)
         out.append((coef, tail, second))
     return out
 

@@ -197,3 +197,29 @@ def test_layers_activation_is_differentiable():
         return k.nngp, k.ntk
 
     assert gradcheck(f, (x,), atol=1e-7, rtol=1e-6, fast_mode=True)
+
+
+def test_elementwise_expectations_of_erf_match_the_closed_form():
+    # variances 0.01..60, correlations anywhere and near +-1; a point whose series is exhausted
+    # (Parseval tail at the rounding level) next to one whose is not must not stop the series
+    from ntklab.layers.activations import Erf
+
+    g = torch.Generator().manual_seed(0)
+    p = 2000
+
+    def uniform(lo, hi):
+        return torch.empty(p, dtype=F64).uniform_(lo, hi, generator=g)
+
+    va = torch.exp(uniform(math.log(0.01), math.log(60)))
+    vb = va * torch.exp(uniform(-1.5, 1.5))
+    rho = uniform(-1, 1)
+    near = torch.rand(p, dtype=F64, generator=g) < 0.5
+    rho = torch.where(near, torch.sign(rho) * (1 - torch.exp(uniform(-20, -1))), rho)
+    c = rho * (va * vb).sqrt()
+    fns = (torch.erf, lambda t: 2 / math.sqrt(math.pi) * torch.exp(-t * t))
+    got = _quadrature.expectations(fns, c, va, vb)
+    ma, mb = _quadrature.second_moments(fns, va), _quadrature.second_moments(fns, vb)
+    for e, ce, m1, m2 in zip(got, Erf._pair(c, va, vb), ma, mb, strict=True):
+        assert float(((e - ce).abs() / (m1 * m2).sqrt()).max()) < 1e-12
+    assert torch.allclose(ma[0], Erf._diag(va)[0], rtol=1e-13, atol=0)
+    assert torch.allclose(ma[1], Erf._diag(va)[1], rtol=1e-13, atol=0)
