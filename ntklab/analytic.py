@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from . import _quadrature
@@ -187,7 +186,6 @@ def kappa(u: Any) -> torch.Tensor:
 _STABLE_COS = 0.99  # above this |cosine|, angles are recomputed from the vectors
 _PAIR_CHUNK = 2**18  # pairs per chunk in the stable-angle fix-up
 _TILE_ENTRIES = {"cpu": 2**16, "other": 2**24}  # entries of one tile: cache-sized on a CPU
-_GH_ENTRIES = 2**22  # pair x node x node evaluations per Gauss-Hermite chunk
 
 
 @dataclass(frozen=True)
@@ -332,50 +330,6 @@ def _relu_layer(s1, s2, cos, sin, w2, b2, need_next, diag, ops):
     return sig, dot, ns1, ns2, new_cos, new_sin
 
 
-def _gauss_hermite(order: int, dtype, device):
-    nodes, weights = np.polynomial.hermite_e.hermegauss(order)
-    weights = weights / math.sqrt(2 * math.pi)
-    return (
-        torch.as_tensor(nodes, dtype=dtype, device=device),
-        torch.as_tensor(weights, dtype=dtype, device=device),
-    )
-
-
-def _gh_expectations(act, q1, q2, c, order):
-    """``E[phi(a) phi(b)]`` and ``E[phi'(a) phi'(b)]`` by a tensor Gauss-Hermite rule (the
-    fixed rule a given ``quadrature_order`` selects).
-
-    ``b = s2 (rho z1 + r z2)`` with ``r = sqrt(1 - rho^2)``: at ``|rho| = 1`` the derivative
-    through ``r`` is taken as 0 (:func:`_safe_sqrt`), so the gradient there misses a term in
-    ``E[phi(a) phi''(b)]``; it is exact wherever ``|rho| < 1``.
-    """
-    z, w = _gauss_hermite(order, c.dtype, c.device)
-    s1, s2 = _safe_sqrt(q1), _safe_sqrt(q2)
-    rows, cols = c.shape
-    flat_c = c.reshape(-1)
-    si = s1[:, None].expand(rows, cols).reshape(-1)
-    sj = s2[None, :].expand(rows, cols).reshape(-1)
-    chunk = max(1, _GH_ENTRIES // (order * order))
-    parts: tuple[list, list] = ([], [])
-    for k0 in range(0, flat_c.numel(), chunk):
-        sa, sb, cc = si[k0 : k0 + chunk], sj[k0 : k0 + chunk], flat_c[k0 : k0 + chunk]
-        den = sa * sb
-        rho = torch.where(den > 0, cc / torch.where(den > 0, den, 1), 0).clamp(-1, 1)
-        r = _safe_sqrt(1 - rho * rho)
-        a = sa[:, None] * z[None, :]  # (P, K)
-        b = sb[:, None, None] * (rho[:, None, None] * z[None, :, None] + r[:, None, None] * z)
-        for fn, out in zip((act.phi, act.dphi), parts, strict=True):
-            inner = (fn(b) * w).sum(-1)  # (P, K) over z2
-            out.append(((fn(a) * inner) * w).sum(-1))
-    return tuple(torch.cat(p).reshape(rows, cols) for p in parts)
-
-
-def _gh_diagonal(act, q, order):
-    """``E[phi(a)^2]`` for ``a ~ N(0, q)`` by a one-dimensional Gauss-Hermite rule."""
-    z, w = _gauss_hermite(order, q.dtype, q.device)
-    return (act.phi(_safe_sqrt(q)[:, None] * z) ** 2 * w).sum(-1)
-
-
 def _smooth_layer(act, q1, q2, c, order):
     """``E[phi phi]``, ``E[phi' phi']`` and the diagonals ``E[phi(a)^2]`` for smooth activations."""
     if act.name == "identity" and act.phi is _IDENTITY.phi:
@@ -388,9 +342,10 @@ def _smooth_layer(act, q1, q2, c, order):
         d1 = (2 / math.pi) * torch.asin(2 * q1 / t1)
         d2 = d1 if q2 is q1 else (2 / math.pi) * torch.asin(2 * q2 / t2)
         return e_phi, e_dphi, d1, d2
-    e_phi, e_dphi = _gh_expectations(act, q1, q2, c, order)
-    d1 = _gh_diagonal(act, q1, order)
-    d2 = d1 if q2 is q1 else _gh_diagonal(act, q2, order)
+    fns = (act.phi, act.dphi)
+    e_phi, e_dphi = _quadrature.gauss_hermite(fns, c, q1[:, None], q2[None, :], order)
+    d1 = _quadrature.gauss_hermite_second_moments(fns[:1], q1, order)[0]
+    d2 = d1 if q2 is q1 else _quadrature.gauss_hermite_second_moments(fns[:1], q2, order)[0]
     return e_phi, e_dphi, d1, d2
 
 

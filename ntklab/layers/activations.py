@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from .. import _quadrature
@@ -12,7 +11,6 @@ from .._activations import resolve_activation
 from ..validation import check_positive_int
 from . import _compile
 from ._engine import (
-    _GH_ENTRIES,
     Layer,
     _broadcast,
     _Pair,
@@ -220,35 +218,20 @@ class Activation(_Elementwise):
     def _phi(self, x):
         return self._act.phi(x)
 
-    def _nodes(self, like: torch.Tensor):
-        z, w = np.polynomial.hermite_e.hermegauss(self.quadrature_order)
-        w = w / math.sqrt(2 * math.pi)
-        return like.new_tensor(z), like.new_tensor(w)
-
     def _pair(self, c, va, vb):
         if self.quadrature_order is None:
             return tuple(_quadrature.expectations((self._act.phi, self._act.dphi), c, va, vb))
-        z, w = self._nodes(c)
-        c, va, vb = torch.broadcast_tensors(c, va, vb)
-        shape, c, va, vb = c.shape, c.reshape(-1), va.reshape(-1), vb.reshape(-1)
-        chunk = max(1, _GH_ENTRIES // self.quadrature_order**2)
-        parts = ([], [])
-        for k0 in range(0, c.numel(), chunk):
-            cc = c[k0 : k0 + chunk]
-            sa, sb = _safe_sqrt(va[k0 : k0 + chunk]), _safe_sqrt(vb[k0 : k0 + chunk])
-            den = sa * sb
-            rho = torch.where(den > 0, cc / torch.where(den > 0, den, 1), 0).clamp(-1, 1)
-            r = _safe_sqrt(1 - rho * rho)
-            a = sa[:, None] * z  # (P, K)
-            b = sb[:, None, None] * (rho[:, None, None] * z[:, None] + r[:, None, None] * z)
-            for fn, out in zip((self._act.phi, self._act.dphi), parts, strict=True):
-                inner = (fn(b) * w).sum(-1)  # over z2: (P, K)
-                out.append((fn(a) * inner * w).sum(-1))
-        return torch.cat(parts[0]).reshape(shape), torch.cat(parts[1]).reshape(shape)
+        return tuple(
+            _quadrature.gauss_hermite(
+                (self._act.phi, self._act.dphi), c, va, vb, self.quadrature_order
+            )
+        )
 
     def _diag(self, v):
         if self.quadrature_order is None:
             return tuple(_quadrature.second_moments((self._act.phi, self._act.dphi), v))
-        z, w = self._nodes(v)
-        u = _safe_sqrt(v)[..., None] * z
-        return (self._act.phi(u) ** 2 * w).sum(-1), (self._act.dphi(u) ** 2 * w).sum(-1)
+        return tuple(
+            _quadrature.gauss_hermite_second_moments(
+                (self._act.phi, self._act.dphi), v, self.quadrature_order
+            )
+        )
