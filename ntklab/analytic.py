@@ -570,7 +570,8 @@ def mlp_kernels(
     against nested adaptive quadrature (``scipy.integrate.quad``) for a depth-3 tanh network
     with ``W_std=1.5, b_std=0.2`` and pre-activation variances up to 20 the relative error is
     below 1e-13 on and off the diagonal.  Cost: ``O(N quadrature nodes * 256)`` per layer for
-    the coefficients plus at most 256 multiply-adds per pair.  Passing ``quadrature_order``
+    the coefficients plus at most 256 multiply-adds per pair, a few thousand activation
+    evaluations for a pair the direct rule takes.  Passing ``quadrature_order``
     selects instead a fixed Gauss-Hermite rule of that many nodes per variable
     (``quadrature_order^2`` evaluations per pair), exact for polynomials of degree below it but
     slow to converge at large variances, where ``tanh``-like activations approach a step (at
