@@ -223,3 +223,14 @@ def test_elementwise_expectations_of_erf_match_the_closed_form():
         assert float(((e - ce).abs() / (m1 * m2).sqrt()).max()) < 1e-12
     assert torch.allclose(ma[0], Erf._diag(va)[0], rtol=1e-13, atol=0)
     assert torch.allclose(ma[1], Erf._diag(va)[1], rtol=1e-13, atol=0)
+
+
+def test_direct_rule_is_differentiable():
+    s1 = torch.tensor([3.0, 0.5], dtype=F64, requires_grad=True)
+    s2 = torch.tensor([2.0, 0.7], dtype=F64, requires_grad=True)
+    rho = torch.tensor([0.999, -0.995], dtype=F64, requires_grad=True)
+
+    def f(a, b, r):
+        return _quadrature._direct(torch.tanh, torch.tanh, a, b, r, 1e-14)
+
+    assert gradcheck(f, (s1, s2, rho), atol=1e-8, rtol=1e-6)
