@@ -29,9 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
+from . import _quadrature
 from ._activations import resolve_activation
 from ._autograd import Ops as _Ops
 from ._autograd import records_grad as _records_grad
@@ -186,7 +186,6 @@ def kappa(u: Any) -> torch.Tensor:
 _STABLE_COS = 0.99  # above this |cosine|, angles are recomputed from the vectors
 _PAIR_CHUNK = 2**18  # pairs per chunk in the stable-angle fix-up
 _TILE_ENTRIES = {"cpu": 2**16, "other": 2**24}  # entries of one tile: cache-sized on a CPU
-_GH_ENTRIES = 2**22  # pair x node x node evaluations per Gauss-Hermite chunk
 
 
 @dataclass(frozen=True)
@@ -331,49 +330,6 @@ def _relu_layer(s1, s2, cos, sin, w2, b2, need_next, diag, ops):
     return sig, dot, ns1, ns2, new_cos, new_sin
 
 
-def _gauss_hermite(order: int, dtype, device):
-    nodes, weights = np.polynomial.hermite_e.hermegauss(order)
-    weights = weights / math.sqrt(2 * math.pi)
-    return (
-        torch.as_tensor(nodes, dtype=dtype, device=device),
-        torch.as_tensor(weights, dtype=dtype, device=device),
-    )
-
-
-def _gh_expectations(act, q1, q2, c, order):
-    """``E[phi(a) phi(b)]`` and ``E[phi'(a) phi'(b)]`` by a tensor Gauss-Hermite rule.
-
-    ``b = s2 (rho z1 + r z2)`` with ``r = sqrt(1 - rho^2)``: at ``|rho| = 1`` the derivative
-    through ``r`` is taken as 0 (:func:`_safe_sqrt`), so the gradient there misses a term in
-    ``E[phi(a) phi''(b)]``; it is exact wherever ``|rho| < 1``.
-    """
-    z, w = _gauss_hermite(order, c.dtype, c.device)
-    s1, s2 = _safe_sqrt(q1), _safe_sqrt(q2)
-    rows, cols = c.shape
-    flat_c = c.reshape(-1)
-    si = s1[:, None].expand(rows, cols).reshape(-1)
-    sj = s2[None, :].expand(rows, cols).reshape(-1)
-    chunk = max(1, _GH_ENTRIES // (order * order))
-    parts: tuple[list, list] = ([], [])
-    for k0 in range(0, flat_c.numel(), chunk):
-        sa, sb, cc = si[k0 : k0 + chunk], sj[k0 : k0 + chunk], flat_c[k0 : k0 + chunk]
-        den = sa * sb
-        rho = torch.where(den > 0, cc / torch.where(den > 0, den, 1), 0).clamp(-1, 1)
-        r = _safe_sqrt(1 - rho * rho)
-        a = sa[:, None] * z[None, :]  # (P, K)
-        b = sb[:, None, None] * (rho[:, None, None] * z[None, :, None] + r[:, None, None] * z)
-        for fn, out in zip((act.phi, act.dphi), parts, strict=True):
-            inner = (fn(b) * w).sum(-1)  # (P, K) over z2
-            out.append(((fn(a) * inner) * w).sum(-1))
-    return tuple(torch.cat(p).reshape(rows, cols) for p in parts)
-
-
-def _gh_diagonal(act, q, order):
-    """``E[phi(a)^2]`` for ``a ~ N(0, q)`` by a one-dimensional Gauss-Hermite rule."""
-    z, w = _gauss_hermite(order, q.dtype, q.device)
-    return (act.phi(_safe_sqrt(q)[:, None] * z) ** 2 * w).sum(-1)
-
-
 def _smooth_layer(act, q1, q2, c, order):
     """``E[phi phi]``, ``E[phi' phi']`` and the diagonals ``E[phi(a)^2]`` for smooth activations."""
     if act.name == "identity" and act.phi is _IDENTITY.phi:
@@ -386,15 +342,81 @@ def _smooth_layer(act, q1, q2, c, order):
         d1 = (2 / math.pi) * torch.asin(2 * q1 / t1)
         d2 = d1 if q2 is q1 else (2 / math.pi) * torch.asin(2 * q2 / t2)
         return e_phi, e_dphi, d1, d2
-    e_phi, e_dphi = _gh_expectations(act, q1, q2, c, order)
-    d1 = _gh_diagonal(act, q1, order)
-    d2 = d1 if q2 is q1 else _gh_diagonal(act, q2, order)
+    fns = (act.phi, act.dphi)
+    e_phi, e_dphi = _quadrature.gauss_hermite(fns, c, q1[:, None], q2[None, :], order)
+    d1 = _quadrature.gauss_hermite_second_moments(fns[:1], q1, order)[0]
+    d2 = d1 if q2 is q1 else _quadrature.gauss_hermite_second_moments(fns[:1], q2, order)[0]
     return e_phi, e_dphi, d1, d2
 
 
 _IDENTITY = resolve_activation("identity")
 _ERF = resolve_activation("erf")
 _RELU = resolve_activation("relu")
+
+
+def _closed_form(act) -> bool:
+    return any(act.phi is a.phi and act.dphi is a.dphi for a in (_RELU, _ERF, _IDENTITY))
+
+
+def _mehler_tables(act, a, depth, w2, b2):
+    """Per-point data of the quadrature path: ``a`` with, for each layer, the standard
+    deviation and :func:`ntklab._quadrature.point_table` of ``phi`` and ``phi'`` appended as
+    columns (so tiles slice them with the rows).  Returns the packed tensor and the layout."""
+    q = (a * a).sum(1)
+    cols, layout = [a], []
+    for _ in range(depth):
+        s = _safe_sqrt(q)
+        (cf, tf, mf), (cd, td, md) = _quadrature.point_table((act.phi, act.dphi), s)
+        cols += [s[:, None], cf, tf, mf[:, None], cd, td, md[:, None]]
+        layout.append([1, cf.shape[1], tf.shape[1], 1, cd.shape[1], td.shape[1], 1])
+        q = w2 * mf + b2
+    return torch.cat(cols, 1), (a.shape[1], layout)
+
+
+def _unpack(p, layout):
+    width, layers = layout
+    out, k = [], width
+    for sizes in layers:
+        parts = []
+        for n in sizes:
+            parts.append(p[:, k : k + n])
+            k += n
+        s, cf, tf, mf, cd, td, md = parts
+        out.append((s[:, 0], (cf, tf, mf[:, 0]), (cd, td, md[:, 0])))
+    return p[:, :width], out
+
+
+def _mehler_recursion(act, p1, p2, layout, depth, w2, b2, diag, ops, *, shallow=False):
+    """:func:`_recursion` for activations without a closed form, by Mehler's series on the
+    per-point tables of :func:`_mehler_tables` (see :mod:`ntklab._quadrature`)."""
+    a1, tab1 = _unpack(p1, layout)
+    a2, tab2 = (a1, tab1) if diag else _unpack(p2, layout)
+    tol = 1e-14 if a1.dtype == torch.float64 else 1e-7
+    c = a1 @ a2.T
+    skip = None
+    if diag:
+        c = ops.set_diagonal((c + c.T) / 2, (a1 * a1).sum(1))
+        skip = torch.eye(c.shape[0], dtype=torch.bool, device=c.device)
+    sigma, theta_k = c, (None if shallow else c.clone())
+    for layer in range(depth):
+        (s1, f1, d1), (s2, f2, d2) = tab1[layer], tab2[layer]
+        den = s1[:, None] * s2[None, :]
+        pos = den > 0
+        rho = torch.where(pos, sigma / torch.where(pos, den, 1), 0).clamp(-1, 1)
+        e_phi = _quadrature.pair_expectation(f1, f2, act.phi, act.phi, s1, s2, rho, ops, tol, skip)
+        e_dphi = _quadrature.pair_expectation(
+            d1, d2, act.dphi, act.dphi, s1, s2, rho, ops, tol, skip
+        )
+        if diag:
+            e_phi, e_dphi = ops.set_diagonal(e_phi, f1[2]), ops.set_diagonal(e_dphi, d1[2])
+        if shallow:
+            return e_phi, e_dphi
+        new_c = ops.mul(e_phi, w2)
+        if b2:
+            new_c = ops.add(new_c, b2)
+        theta_k = ops.add(ops.mul(ops.mul(theta_k, e_dphi), w2), new_c)
+        sigma = new_c
+    return sigma, theta_k
 
 
 def _recursion(act, a1, a2, depth, w2, b2, diag, order, ops, *, shallow=False):
@@ -490,6 +512,12 @@ def _tiled(x1, x2, same, batch_size, compute, n_out, grad):
     return outs
 
 
+def _check_order(quadrature_order):
+    if quadrature_order is None:
+        return None
+    return check_positive_int(quadrature_order, "quadrature_order")
+
+
 def _check_activation(activation, derivative=None):
     return resolve_activation(activation, "activation", derivative)
 
@@ -517,7 +545,7 @@ def mlp_kernels(
     b_std: float | torch.Tensor = 0.0,
     batch_size: int | None = None,
     derivative: Any = None,
-    quadrature_order: int = 96,
+    quadrature_order: int | None = None,
 ) -> MLPKernels:
     """Infinite-width NNGP and NTK of :class:`ntklab.networks.mlp.MLP` (neural-tangents' rules).
 
@@ -532,16 +560,22 @@ def mlp_kernels(
     Jacot et al.'s recursion with bias scale beta is ``W_std = 1, b_std = beta``; Arora et al.'s
     with ``c_sigma = 2`` is ``W_std = sqrt(2), b_std = 0`` for ReLU.
 
-    ``"relu"`` and ``"erf"`` (and ``"identity"``) are in closed form; any other activation is
-    integrated by a ``quadrature_order``-point Gauss-Hermite rule in each of the two Gaussian
-    variables (derivative by autograd unless ``derivative`` is given), exact for polynomial
-    activations of degree below ``quadrature_order``.  For bounded sigmoid-like activations
-    it converges slowly when the pre-activation variance is large (they approach a step).
-    Measured against erf's closed form (``depth=2``, ``W_std=1``, six standard normal inputs
-    in R^5, variances about 0.4), the largest NTK error is 1.5e-3 at order 32, 2e-6 at 64,
-    3e-9 at 96 (the default) and 4e-12 at 128; with ``W_std=2, b_std=1`` (variances up to
-    about 10) it is 0.3 at order 64 and 5e-3 at 128.  The cost is ``quadrature_order^2``
-    evaluations per pair and layer.  Use the closed forms where they exist.
+    ``"relu"`` and ``"erf"`` (and ``"identity"``) are in closed form.  Any other activation
+    (bounded or growing at most polynomially) is integrated by Mehler's formula
+    ``E[phi(a) phi(b)] = sum_k rho^k F_k(s) F_k(s')`` with Hermite coefficients computed once per
+    point and layer by a trapezoidal rule whose step resolves ``phi`` at the point's standard
+    deviation, the series cut by a Cauchy-Schwarz bound on its tail (relative ``1e-14`` of
+    ``sqrt(E[phi(a)^2] E[phi(b)^2])`` in float64), and the few pairs of correlation near 1 that
+    256 terms do not serve integrated directly (see :mod:`ntklab._quadrature`).  Measured
+    against nested adaptive quadrature (``scipy.integrate.quad``) for a depth-3 tanh network
+    with ``W_std=1.5, b_std=0.2`` and pre-activation variances up to 20 the relative error is
+    below 1e-13 on and off the diagonal.  Cost: ``O(N quadrature nodes * 256)`` per layer for
+    the coefficients plus at most 256 multiply-adds per pair, a few thousand activation
+    evaluations for a pair the direct rule takes.  Passing ``quadrature_order``
+    selects instead a fixed Gauss-Hermite rule of that many nodes per variable
+    (``quadrature_order^2`` evaluations per pair), exact for polynomials of degree below it but
+    slow to converge at large variances, where ``tanh``-like activations approach a step (at
+    order 96 it is 18 % off for a variance of 20).
 
     ReLU angles are computed stably (see the module docstring); a set with itself is exactly
     symmetric with the exact diagonal.
@@ -566,8 +600,9 @@ def mlp_kernels(
         cache, 16 million on a GPU), so peak memory is the two outputs plus a few tiles.
     derivative : callable, optional
         The activation's derivative, for a callable activation (default: autograd).
-    quadrature_order : int
-        Nodes of the Gauss-Hermite rule per variable (default 96).
+    quadrature_order : int, optional
+        Nodes of a fixed Gauss-Hermite rule per variable; default ``None``: Mehler's series
+        with an error bound (above).
 
     Returns
     -------
@@ -596,7 +631,7 @@ def mlp_kernels(
     4.63662
     """
     depth = check_nonnegative_int(depth, "depth")
-    order = check_positive_int(quadrature_order, "quadrature_order")
+    order = _check_order(quadrature_order)
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
     act = _check_activation(activation, derivative)
@@ -616,9 +651,17 @@ def mlp_kernels(
 
     a1 = augment(x1)
     a2 = a1 if same else augment(x2)
+    if order is None and not _closed_form(act):
+        a1, layout = _mehler_tables(act, a1, depth, w2, b2)
+        a2 = a1 if same else _mehler_tables(act, a2, depth, w2, b2)[0]
 
-    def compute(r, s, diag):
-        return _recursion(act, r, s, depth, w2, b2, diag, order, ops)
+        def compute(r, s, diag):
+            return _mehler_recursion(act, r, s, layout, depth, w2, b2, diag, ops)
+
+    else:
+
+        def compute(r, s, diag):
+            return _recursion(act, r, s, depth, w2, b2, diag, order, ops)
 
     nngp, ntk_ = _tiled(a1, a2, same, batch_size, compute, 2, grad)
     return MLPKernels(nngp=nngp, ntk=ntk_)
@@ -632,14 +675,23 @@ def _shallow_expectations(x1, x2, same, act, order):
     grad = _records_grad(x1, x2)
     ops = _Ops(grad)
 
-    def compute(r, s, diag):
-        return _recursion(act, r, s, 1, 1.0, 0.0, diag, order, ops, shallow=True)
+    if order is None and not _closed_form(act):
+        a1, layout = _mehler_tables(act, a1, 1, 1.0, 0.0)
+        a2 = a1 if same else _mehler_tables(act, a2, 1, 1.0, 0.0)[0]
+
+        def compute(r, s, diag):
+            return _mehler_recursion(act, r, s, layout, 1, 1.0, 0.0, diag, ops, shallow=True)
+
+    else:
+
+        def compute(r, s, diag):
+            return _recursion(act, r, s, 1, 1.0, 0.0, diag, order, ops, shallow=True)
 
     return (*_tiled(a1, a2, same, None, compute, 2, grad), ops)
 
 
 def k_lecun(
-    x1: Any, x2: Any = None, *, activation: Any = "relu", quadrature_order: int = 96
+    x1: Any, x2: Any = None, *, activation: Any = "relu", quadrature_order: int | None = None
 ) -> torch.Tensor:
     """LeCun-initialization kernel ``K^LC(x1, x2) = E[sigma(u.x1) sigma(u.x2)]``, ``u ~ N(0, I/d)``.
 
@@ -656,8 +708,9 @@ def k_lecun(
         Inputs of ``x1``'s dtype; ``None`` means ``x1`` (an exactly symmetric result).
     activation : str or callable
         As in :func:`mlp_kernels`.
-    quadrature_order : int
-        Gauss-Hermite nodes per variable for activations without a closed form.
+    quadrature_order : int, optional
+        As in :func:`mlp_kernels`: ``None`` (default) for Mehler's series with an error bound,
+        an ``int`` for a fixed Gauss-Hermite rule of that many nodes per variable.
 
     Returns
     -------
@@ -679,13 +732,13 @@ def k_lecun(
     [0.25, 0.079577]
     """
     act = _check_activation(activation)
-    order = check_positive_int(quadrature_order, "quadrature_order")
+    order = _check_order(quadrature_order)
     x1, x2, same = _inputs(x1, x2)
     return _shallow_expectations(x1, x2, same, act, order)[0]
 
 
 def k_ntk(
-    x1: Any, x2: Any = None, *, activation: Any = "relu", quadrature_order: int = 96
+    x1: Any, x2: Any = None, *, activation: Any = "relu", quadrature_order: int | None = None
 ) -> torch.Tensor:
     """Shallow NTK ``K^NTK = (1 + x1.x2/d) E[sigma'(u.x1) sigma'(u.x2)] + E[sigma sigma] + 1``.
 
@@ -703,8 +756,9 @@ def k_ntk(
         Inputs of ``x1``'s dtype; ``None`` means ``x1`` (an exactly symmetric result).
     activation : str or callable
         As in :func:`mlp_kernels`.
-    quadrature_order : int
-        Gauss-Hermite nodes per variable for activations without a closed form.
+    quadrature_order : int, optional
+        As in :func:`mlp_kernels`: ``None`` (default) for Mehler's series with an error bound,
+        an ``int`` for a fixed Gauss-Hermite rule of that many nodes per variable.
 
     Returns
     -------
@@ -726,7 +780,7 @@ def k_ntk(
     [2.0, 1.329577]
     """
     act = _check_activation(activation)
-    order = check_positive_int(quadrature_order, "quadrature_order")
+    order = _check_order(quadrature_order)
     x1, x2, same = _inputs(x1, x2)
     e_phi, e_dphi, ops = _shallow_expectations(x1, x2, same, act, order)
     if act.phi is _RELU.phi:

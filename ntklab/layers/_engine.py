@@ -23,7 +23,6 @@ from . import _compile
 PADDINGS = ("same", "valid", "circular")
 _TILE_ENTRIES = 2**18  # numbers in one tile tensor of images (2 MiB in float64: L2-sized)
 _VECTOR_TILE_ENTRIES = 2**16  # of vectors (an MLP; 512 KiB)
-_GH_ENTRIES = 2**20  # pair x node x node evaluations per Gauss-Hermite chunk
 
 
 @dataclass(frozen=True)
