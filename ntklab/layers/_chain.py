@@ -193,16 +193,25 @@ def _relu_layer(s1, s2, cos, sin, w2, b2, bias, need_next, diag, ops, fused):
     return sig, dot, ns1, ns2, new_cos, new_sin
 
 
-def _relu_run(cos, sin, s1, s2, theta, params, flags, diag, grad, fused):
+def _relu_run(cos, sin, s1, s2, theta, params, flags, diag, grad, fused, out=None):
     """A run of ReLU layers, each followed by a Dense layer (or, last, by nothing).
 
     ``params`` holds ``(W_std^2, b_std^2)`` per layer and ``flags`` ``(bias, dense)``; the
     input ``theta`` (the NTK so far) is not modified.  Returns ``(Sigma, Theta, E[step step]
     of the last layer, s1, s2, cos, sin)``, the angle of the output for a further ReLU run
     (None after the last layer).  The same function runs eagerly and compiled (``fused``).
+
+    The compiled fast path of a whole chain gives ``sin=None`` (``cos``: the cosines of the
+    unit rows as they come) and ``out``, views of the outputs (and of their mirror images)
+    to write Sigma and Theta into; it returns whether a cosine exceeds 0.99 in absolute
+    value (then the caller recomputes the tile with the stable angles).
     """
     ops = Ops(grad)
-    sig = dot = None
+    sig = dot = near = None
+    if sin is None:
+        cos = cos.clamp(-1, 1)
+        near = (cos.abs() > _STABLE_COS).any()
+        sin = torch.sqrt((1 - cos * cos).clamp(min=0))
     last = len(params) - 1
     for k, ((w2, b2), (bias, dense)) in enumerate(zip(params, flags, strict=True)):
         need_next = k < last
@@ -212,6 +221,10 @@ def _relu_run(cos, sin, s1, s2, theta, params, flags, diag, grad, fused):
         theta = theta * dot if k == 0 else ops.mul(theta, dot)  # never the caller's tensor
         if dense:
             theta = ops.add(ops.mul(theta, w2), sig)
+    if out is not None:
+        for view, value in zip(out, (sig, theta, sig.T, theta.T), strict=False):
+            view.copy_(value)
+        return near
     return sig, theta, dot, s1, s2, cos, sin
 
 
@@ -225,13 +238,17 @@ def _smooth_layer(act, q1, q2, c, same):
     return e_phi, e_dphi, d1, d2
 
 
-def _tile(a1, a2, diag, steps, ops, fused, expectations):
+def _tile(a1, a2, diag, steps, ops, fused, expectations, out=None):
     """NNGP and NTK of one tile from the augmented first-layer inputs ``a1``, ``a2``.
 
     ``a`` rows are ``(W_std x / sqrt(d), b_std)``, so ``Sigma_1 = a1 a2^T``.  ``diag`` marks a
     tile of a set with itself whose diagonal is the pairs (k, k).  With ``expectations`` it
-    returns ``E[phi phi]`` and ``E[phi' phi']`` of the last activation instead.
+    returns ``E[phi phi]`` and ``E[phi' phi']`` of the last activation instead.  With ``out``
+    (views of the outputs, see :func:`tiled`) a compiled ReLU chain may write its results
+    there and return None.
     """
+    if out is not None and _fast_chain(a1, a2, steps, out):
+        return None
     c = a1 @ a2.T
     q1 = (a1 * a1).sum(1)
     q2 = q1 if diag else (a2 * a2).sum(1)
@@ -293,6 +310,27 @@ def _tile(a1, a2, diag, steps, ops, fused, expectations):
     return sigma, theta
 
 
+def _fast_chain(a1, a2, steps, out) -> bool:
+    """A ReLU chain's off-diagonal tile in one compiled pass, written into ``out``.
+
+    Everything elementwise (the angles of the inputs, every layer, the stores into the
+    outputs and their mirror images) is one loop; a tile with a cosine beyond 0.99 or a zero
+    input is left to the general path (returns False), which takes those angles from the
+    vectors.
+    """
+    if not all(type(act) is ReLU and std is not None for act, std in steps):
+        return False
+    n1, u1 = _norms_and_units(a1)
+    n2, u2 = _norms_and_units(a2)
+    if not (bool(n1.all()) and bool(n2.all())):
+        return False
+    params = [(w**2, b**2) for _, (w, b) in steps]
+    flags = tuple((b2 != 0, True) for _, b2 in params)
+    args = (u1 @ u2.T, None, n1, n2, a1 @ a2.T)
+    near = _call_run(args, params, flags, False, False, True, out=out)
+    return not bool(near)
+
+
 def _angle(a1, a2, sigma, q1, q2, diag, ops, first):
     """(cos, sin, s1, s2) of ``sigma``: from the input vectors (stable) or from the cosine."""
     if first:
@@ -308,13 +346,13 @@ def _angle(a1, a2, sigma, q1, q2, diag, ops, first):
     return cos, sin, s1, s2
 
 
-def _call_run(args, params, flags, diag, grad, fused):
+def _call_run(args, params, flags, diag, grad, fused, out=None):
     if not fused:
         return _relu_run(*args, params, flags, diag, grad, False)
     # weights as 0-dim tensors: compiled once for all values, not once per value
     like = args[0]
     params = tuple(tuple(torch.tensor(v, dtype=like.dtype) for v in p) for p in params)
-    return _compile.call(_relu_run, *args, params, tuple(flags), diag, False, True)
+    return _compile.call(_relu_run, *args, params, tuple(flags), diag, False, True, out)
 
 
 def chain_kernels(chain, x1, x2, same, *, batch_size=None, compiled=None, expectations=False):
@@ -356,29 +394,32 @@ def chain_kernels(chain, x1, x2, same, *, batch_size=None, compiled=None, expect
     if compiled is None:
         compiled = cpu and relus * pairs >= COMPILE_MIN_WORK
     fused = bool(compiled and relus and not grad and _compile.available())
-    n_out = 2
 
-    def compute(r, s, diag):
+    def compute(r, s, diag, out=None):
         token = _compile.ACTIVE.set(fused)
         try:
-            return _tile(r, s, diag, steps, ops, fused, expectations)
+            if diag or not fused or expectations:
+                out = None
+            return _tile(r, s, diag, steps, ops, fused, expectations, out)
         finally:
             _compile.ACTIVE.reset(token)
 
     if fused and batch_size is None:
         batch_size = max(16, min(n1, _FUSED_TILE_ENTRIES // max(1, n2)))
-    return _tiled(a1, a2, same, batch_size, compute, n_out, grad, threads=not fused)
+    return tiled(a1, a2, same, batch_size, compute, 2, grad, threads=not fused, views=fused)
 
 
-def tiled(x1, x2, same, batch_size, compute, n_out, grad, *, threads=True):
+def tiled(x1, x2, same, batch_size, compute, n_out, grad, *, threads=True, views=False):
     """Run ``compute(rows, cols, diag)`` over row tiles (upper triangle only when ``same``).
 
     On a CPU the tiles are small enough to stay in cache, and (with ``threads``) they are
     spread over ``torch.get_num_threads()`` Python threads with torch's intra-op parallelism
     set to one thread meanwhile (restored afterwards): elementwise operations on small tiles
     would otherwise pay a thread synchronisation per operation.  Compiled tiles run in this
-    thread (the compiled loop has its own threads).  When autograd records (``grad``) the
-    whole matrix is one tile, computed out of place.
+    thread (the compiled loop has its own threads).  With ``views`` ``compute`` also gets
+    views of the outputs' block (and, for a set with itself, of its mirror image), and
+    returns None when it wrote them itself.  When autograd records (``grad``) the whole
+    matrix is one tile, computed out of place.
     """
     if grad:
         res = compute(x1, x2, same)
@@ -398,7 +439,15 @@ def tiled(x1, x2, same, batch_size, compute, n_out, grad, *, threads=True):
 
     def run(job):
         i0, i1, j0, j1, diag = job
-        res = compute(x1[i0:i1], x2[j0:j1], diag)
+        if views:
+            block = [out[i0:i1, j0:j1] for out in outs]
+            if same:
+                block += [out[j0:j1, i0:i1] for out in outs]
+            res = compute(x1[i0:i1], x2[j0:j1], diag, block)
+        else:
+            res = compute(x1[i0:i1], x2[j0:j1], diag)
+        if res is None:  # written into the views
+            return
         for out, r in zip(outs, res, strict=True):
             if diag:
                 # vectorized transcendental functions may round an entry differently from its
@@ -420,6 +469,3 @@ def tiled(x1, x2, same, batch_size, compute, n_out, grad, *, threads=True):
         for job in jobs:
             run(job)
     return outs
-
-
-_tiled = tiled
