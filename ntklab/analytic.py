@@ -186,6 +186,7 @@ def kappa(u: Any) -> torch.Tensor:
 # Shallow kernels, H-infinity and the deep NNGP/NTK recursions
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class MLPKernels:
     """Infinite-width kernels of :class:`ntklab.networks.mlp.MLP`, as returned by

@@ -197,7 +197,8 @@ def test_same_tensor_twice_is_the_symmetric_path():
     x = torch.randn(40, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     arch = L.serial(L.Dense(1.4, 0.1), L.ReLU(), L.Dense(1.4, 0.1), L.ReLU(), L.Dense(1.4, 0.1))
     twice, once = arch.kernels(x, x, batch_size=7), arch.kernels(x, batch_size=7)
-    assert torch.equal(twice.ntk, once.ntk) and torch.equal(twice.ntk, twice.ntk.T)
+    assert torch.equal(twice.ntk, once.ntk)
+    assert torch.equal(twice.ntk, twice.ntk.T)
     ref = arch.kernels(x, x.clone(), batch_size=7)  # another tensor: every pair computed
     torch.testing.assert_close(twice.ntk, ref.ntk, rtol=1e-13, atol=0)
 
@@ -235,7 +236,8 @@ def test_chain_compile_failure_falls_back_to_eager(monkeypatch):
     with pytest.warns(RuntimeWarning, match="no compiler here"):
         k = arch.kernels(x, compiled=True)
     ref = arch.kernels(x, compiled=False)
-    assert torch.equal(k.ntk, ref.ntk) and torch.equal(k.nngp, ref.nngp)
+    assert torch.equal(k.ntk, ref.ntk)
+    assert torch.equal(k.nngp, ref.nngp)
 
 
 @pytest.mark.slow
