@@ -214,7 +214,8 @@ def test_dense_tensor_std_gradient():
     b = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(ntk, (w, b))
     with pytest.raises(TypeError, match="W_std"):
-        L.Dense(W_std=torch.tensor(1.0)).kernels(x)  # float32 against float64 inputs
+        # float32 against float64 inputs
+        L.serial(L.Dense(W_std=torch.tensor(1.0)), L.ReLU(), L.Dense()).kernels(x)
     with pytest.raises(ValueError, match="W_std"):
         L.Dense(W_std=torch.tensor(-1.0))
 

@@ -47,7 +47,7 @@ from .linear import Dense
 _STABLE_COS = 0.99  # above this |cosine|, angles are recomputed from the vectors
 _PAIR_CHUNK = 2**18  # pairs per chunk in the stable-angle fix-up
 _TILE_ENTRIES = {"cpu": 2**16, "other": 2**24}  # entries of one tile: cache-sized on a CPU
-_FUSED_TILE_ENTRIES = 2**20  # entries of one compiled row block (one loop, no cache reuse)
+_FUSED_TILE_ENTRIES = 2**18  # entries of one compiled row block (few rows: small diagonal tiles)
 COMPILE_MIN_WORK = 2 * 10**7
 """Pairs times ReLU layers from which a CPU call compiles its ReLU runs (when ``compiled`` is
 left to decide): below it, compiling costs more than it saves."""
@@ -67,8 +67,8 @@ def plan(layers):
 
     for layer in layers:
         walk(layer)
-    if not flat or type(flat[0]) is not Dense:
-        return None
+    if len(flat) < 2 or type(flat[0]) is not Dense:
+        return None  # a lone Dense is one affine map: the generic engine
     steps = []
     for i in range(1, len(flat), 2):
         act, dense = flat[i], flat[i + 1] if i + 1 < len(flat) else None
@@ -122,16 +122,6 @@ def cos_sin(a1: torch.Tensor, a2: torch.Tensor, diag: bool, ops: Ops):
     return cos, sin, n1, n2
 
 
-def _set_diagonal(t, values, ops, fused):
-    # compiled code cannot write into a diagonal view; a mask fuses into the loop instead
-    if not fused:
-        return ops.set_diagonal(t, values)
-    eye = torch.eye(t.shape[0], t.shape[1], dtype=torch.bool, device=t.device)
-    if isinstance(values, torch.Tensor) and values.dim() == 1:
-        values = values[:, None]
-    return torch.where(eye, values, t)
-
-
 def _relu_layer(s1, s2, cos, sin, w2, b2, bias, need_next, diag, ops, fused):
     """One ReLU layer on centred Gaussian pairs with standard deviations s1, s2, angle (cos, sin),
     followed by a Dense layer with ``W_std^2 = w2``, ``b_std^2 = b2`` (``bias``: ``b2 != 0``).
@@ -156,7 +146,7 @@ def _relu_layer(s1, s2, cos, sin, w2, b2, bias, need_next, diag, ops, fused):
         ns1 = half * s1
         ns2 = ns1 if s2 is s1 else half * s2
     if diag:
-        sig = _set_diagonal(sig, ns1 * ns1, ops, fused)
+        sig = ops.set_diagonal(sig, ns1 * ns1)
     if not need_next:
         return sig, dot, ns1, ns2, None, None
     # 1 - cos t = sin^2 / (1 + cos) where cos > 0; sin t - t cos t is O(t^3) but only enters
@@ -188,8 +178,7 @@ def _relu_layer(s1, s2, cos, sin, w2, b2, bias, need_next, diag, ops, fused):
             new_cos = ops.masked_fill(new_cos, zero, 1.0)
             new_sin = ops.masked_fill(new_sin, zero, 0.0)
     if diag:
-        new_cos = _set_diagonal(new_cos, 1.0, ops, fused)
-        new_sin = _set_diagonal(new_sin, 0.0, ops, fused)
+        new_cos, new_sin = ops.set_diagonal(new_cos, 1.0), ops.set_diagonal(new_sin, 0.0)
     return sig, dot, ns1, ns2, new_cos, new_sin
 
 
@@ -238,17 +227,13 @@ def _smooth_layer(act, q1, q2, c, same):
     return e_phi, e_dphi, d1, d2
 
 
-def _tile(a1, a2, diag, steps, ops, fused, expectations, out=None):
-    """NNGP and NTK of one tile from the augmented first-layer inputs ``a1``, ``a2``.
+def _tile(a1, a2, diag, steps, ops, expectations):
+    """NNGP and NTK of one tile from the augmented first-layer inputs ``a1``, ``a2``, eagerly.
 
     ``a`` rows are ``(W_std x / sqrt(d), b_std)``, so ``Sigma_1 = a1 a2^T``.  ``diag`` marks a
     tile of a set with itself whose diagonal is the pairs (k, k).  With ``expectations`` it
-    returns ``E[phi phi]`` and ``E[phi' phi']`` of the last activation instead.  With ``out``
-    (views of the outputs, see :func:`tiled`) a compiled ReLU chain may write its results
-    there and return None.
+    returns ``E[phi phi]`` and ``E[phi' phi']`` of the last activation instead.
     """
-    if out is not None and _fast_chain(a1, a2, steps, out):
-        return None
     c = a1 @ a2.T
     q1 = (a1 * a1).sum(1)
     q2 = q1 if diag else (a2 * a2).sum(1)
@@ -278,7 +263,8 @@ def _tile(a1, a2, diag, steps, ops, fused, expectations, out=None):
                 flags[-1] = (False, False)
                 params[-1] = (1.0, 0.0)
             args = (cos, sin, s1, s2, c if theta is None else theta)
-            out = _call_run(args, params, flags, diag, ops.grad, fused)
+            # eager: diagonal tiles, tiles with near angles, mixed chains (few pairs)
+            out = _call_run(args, params, flags, diag, ops.grad, False)
             sigma, theta, dot, s1, s2, cos, sin = out
             if expectations and run[-1] == len(steps) - 1:
                 return sigma, dot
@@ -318,8 +304,6 @@ def _fast_chain(a1, a2, steps, out) -> bool:
     input is left to the general path (returns False), which takes those angles from the
     vectors.
     """
-    if not all(type(act) is ReLU and std is not None for act, std in steps):
-        return False
     n1, u1 = _norms_and_units(a1)
     n2, u2 = _norms_and_units(a2)
     if not (bool(n1.all()) and bool(n2.all())):
@@ -393,16 +377,20 @@ def chain_kernels(chain, x1, x2, same, *, batch_size=None, compiled=None, expect
     pairs = n1 * (n2 + 1) // 2 if same else n1 * n2
     if compiled is None:
         compiled = cpu and relus * pairs >= COMPILE_MIN_WORK
-    fused = bool(compiled and relus and not grad and _compile.available())
+    # the compiled path: chains of ReLU and Dense layers only (an MLP)
+    relu_chain = all(type(act) is ReLU and std is not None for act, std in steps)
+    fused = bool(compiled and relu_chain and not expectations and not grad)
+    fused = fused and _compile.available()
 
     def compute(r, s, diag, out=None):
-        token = _compile.ACTIVE.set(fused)
-        try:
-            if diag or not fused or expectations:
-                out = None
-            return _tile(r, s, diag, steps, ops, fused, expectations, out)
-        finally:
-            _compile.ACTIVE.reset(token)
+        if out is not None and not diag:
+            token = _compile.ACTIVE.set(True)
+            try:
+                if _fast_chain(r, s, steps, out):
+                    return None
+            finally:
+                _compile.ACTIVE.reset(token)
+        return _tile(r, s, diag, steps, ops, expectations)
 
     if fused and batch_size is None:
         batch_size = max(16, min(n1, _FUSED_TILE_ENTRIES // max(1, n2)))

@@ -3,10 +3,12 @@
 An activation's pair map (ReLU's arc-cosine expectations, erf's) is a chain of about twenty
 elementwise operations over every pixel pair of every pair of points; run eagerly, each
 operation reads and writes the whole tile.  Compiled by TorchInductor it becomes one loop.
-Compilation happens on the first call of a map in a process (about 1 min cold on 2 shared CPU
-cores, about 12 s when TorchInductor's on-disk cache already holds the kernels) and is only
-worth it for large Gram matrices, so :meth:`Layer.kernels` compiles only when asked
-(``compiled=True``).  Measured gain on the benchmark CNN: 1.25x less CPU per pair at N = 200,
+Compilation happens on the first call of a map in a process and is only worth it for large
+Gram matrices.  Fully connected chains (``ntklab/layers/_chain.py``, the path of
+``analytic.mlp_kernels``) compile their ReLU runs by default from about ``2e7`` pair-layers on
+a CPU (measured there: about 15-45 s cold on 2 loaded cores, a few seconds with
+TorchInductor's on-disk cache warm).  Other architectures compile only when asked
+(``compiled=True``): measured gain on the benchmark CNN: 1.25x less CPU per pair at N = 200,
 none at N = 500, where dynamo, called from the tile threads, hit its recompile limit
 ("runtime guards failed") and ran the map eagerly (it logs a warning).  The eager map is
 already in place on cache-sized tiles; the convolutions stay eager (compiling their shifted
