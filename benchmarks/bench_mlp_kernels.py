@@ -4,11 +4,11 @@ speed is unchanged now that it is the chain engine of ``ntklab.layers``).
 
 Measured in the same process, alternating, three repeats each, the median printed:
 
-* ``mlp_kernels`` (default: compiled for large calls, see ``ntklab/layers/_chain.py``) and
-  ``mlp_kernels(..., compiled=False)`` (eager) against ``old_mlp_kernels`` below, a copy of
-  the function as it was before the merge (ReLU path only, no autograd), for N = 500 (a
-  chapter-sized call, eager), 2000 and 4000 (d = 32, depth 3, W_std 1.4, b_std 0.1,
-  ``K(x, x)``); the largest relative difference between them;
+* ``mlp_kernels`` by default (which compiles once compiled in the process, see
+  ``ntklab/layers/_chain.py``), with ``compiled=True`` and with ``compiled=False`` (eager)
+  against ``old_mlp_kernels`` below, a copy of the function as it was before the merge (ReLU
+  path only, no autograd), for N = 500 (a chapter-sized call), 2000 and 4000 (d = 32, depth
+  3, W_std 1.4, b_std 0.1, ``K(x, x)``); the largest relative difference between them;
 * the first call that compiles (in this process; less when TorchInductor's on-disk cache
   already holds the kernel);
 * then (unless ``--skip-large``) the peak memory (maximum resident set size of a fresh
@@ -239,26 +239,26 @@ def _rel(a, b):
 def compare(n, repeats):
     x = torch.randn(n, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     kw = dict(depth=3, W_std=1.4, b_std=0.1)
-    first, _ = _timed(lambda: analytic.mlp_kernels(x, **kw))  # compiles if it will
-    times = {"new": [], "eager": [], "old": []}
+    first, _ = _timed(lambda: analytic.mlp_kernels(x, compiled=True, **kw))  # compiles once
+    runs = {
+        "default": lambda: analytic.mlp_kernels(x, **kw),
+        "compiled": lambda: analytic.mlp_kernels(x, compiled=True, **kw),
+        "eager": lambda: analytic.mlp_kernels(x, compiled=False, **kw),
+        "old": lambda: old_mlp_kernels(x, **kw),
+    }
+    times, outs = {key: [] for key in runs}, {}
     for _ in range(repeats):
-        t, k_new = _timed(lambda: analytic.mlp_kernels(x, **kw))
-        times["new"].append(t)
-        t, k_eager = _timed(lambda: analytic.mlp_kernels(x, compiled=False, **kw))
-        times["eager"].append(t)
-        t, (nngp, ntk) = _timed(lambda: old_mlp_kernels(x, **kw))
-        times["old"].append(t)
+        for key, fn in runs.items():
+            t, outs[key] = _timed(fn)
+            times[key].append(t)
     med = {key: statistics.median(v) for key, v in times.items()}
-    diff = (
-        max(_rel(k.nngp, nngp) for k in (k_new, k_eager)),
-        max(_rel(k.ntk, ntk) for k in (k_new, k_eager)),
-    )
+    nngp, ntk = outs.pop("old")
+    diff = max(max(_rel(k.nngp, nngp), _rel(k.ntk, ntk)) for k in outs.values())
+    ratios = ", ".join(f"{key}/old {med[key] / med['old']:.2f}" for key in outs)
     print(
-        f"N={n}: mlp_kernels {med['new']:.3f} s (first call {first:.1f} s), eager "
-        f"{med['eager']:.3f} s, pre-merge {med['old']:.3f} s: new/old "
-        f"{med['new'] / med['old']:.2f}, eager/old {med['eager'] / med['old']:.2f} (medians of "
-        f"{repeats}); largest relative "
-        f"difference {max(diff):.1e}",
+        f"N={n}: " + ", ".join(f"{key} {med[key]:.3f} s" for key in runs) + f" (medians of "
+        f"{repeats}; first compiled call {first:.1f} s): {ratios}; largest relative "
+        f"difference {diff:.1e}",
         flush=True,
     )
 

@@ -374,12 +374,13 @@ def mlp_kernels(
     quadrature_order : int
         Nodes of the Gauss-Hermite rule per variable (default 96).
     compiled : bool or None
-        Compile the ReLU recursion with ``torch.compile`` (``None``, the default: on a CPU
-        when the call is large, from about ``2e7`` pairs times ReLU layers, e.g. ``K(x, x)``
-        of 4,000 points at depth 3; the first such call in a process compiles, about 15 s
-        cold and 3 s with TorchInductor's on-disk cache warm on 2 loaded cores, after which
-        the recursion runs about 5x faster; the same numbers to about 1e-16 relative).
-        Never when autograd records; eager, with a warning, where compilation fails.
+        Compile the ReLU recursion with ``torch.compile`` (ReLU only; the same numbers to
+        about 1e-15 relative; about 4x faster per pair).  ``None`` (default): on a CPU from
+        ``1e8`` pairs times ReLU layers (``K(x, x)`` of about 8,000 points at depth 3), or
+        from ``2e6`` once compiled in this process.  The first compiled call in a process
+        compiles: 16 s with TorchInductor's on-disk cache warm, 157 s cold, measured on 2
+        cores under a load of about 8 (see ``ntklab/layers/_chain.py``).  Never when
+        autograd records; eager, with a warning, where compilation fails.
 
     Returns
     -------

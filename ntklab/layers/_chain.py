@@ -17,18 +17,23 @@ symmetric with the exact diagonal (angle 0); a zero input gives angle 0, not NaN
 activations use the layers' own expectations (closed forms for Erf and Identity, the
 :class:`~ntklab.layers.Activation` quadrature otherwise).
 
-Speed.  Without autograd a run of ReLU layers is one function of the tile (about twenty
-elementwise operations per layer).  Eagerly each operation is one pass over a cache-sized
-tile, and tiles run on ``torch.get_num_threads()`` Python threads.  For large Gram matrices
-(at least :data:`COMPILE_MIN_WORK` pair-layers, e.g. ``K(x, x)`` of 4,000 points through three
-ReLU layers) the whole run is compiled by ``torch.compile`` into one vectorized loop (about
-5x less time per pair), run on row blocks of about a million pairs with TorchInductor's own
-threads; the first such call in a process compiles (measured on 2 loaded cores: about 15 s
-with an empty TorchInductor cache, about 3 s with its on-disk cache warm), so small calls,
-such as the many in the course's chapters, never compile.  The compiled and eager paths agree
-to about 1e-16 relative; where compilation fails, a warning says so once and the eager path
-runs.  ``K(x, x)`` is computed on the upper triangle of tiles only, also when the same tensor
-is passed as ``x1`` and ``x2``.
+Speed.  Eagerly each elementwise operation of a layer (about twenty) is one pass over a
+cache-sized tile, and tiles run on ``torch.get_num_threads()`` Python threads.  A chain of
+ReLU and Dense layers can instead be compiled by ``torch.compile``: the angles of the inputs,
+every layer and the stores into the two outputs and their mirror images become one
+vectorized loop over a row block of about ``2^18`` pairs, run with TorchInductor's own
+threads (diagonal blocks, and blocks with a cosine beyond 0.99, take the eager path with the
+stable angles).  Measured (``benchmarks/bench_speed_table.py``, ``K(x, x)`` of 4,000 points
+in R^32, depth 3, float64, one thread, 2 cores under a load of about 8): 2.1 s compiled,
+8.2 s eager, neural-tangents' jit-compiled ``kernel_fn`` 11.7 s.  The first compiled call in
+a process compiles: 16 s with TorchInductor's on-disk cache warm, 157 s cold (same machine),
+so by default (``compiled=None``) a CPU call compiles only from :data:`COMPILE_MIN_WORK`
+pairs times ReLU layers (``K(x, x)`` of about 8,000 points at depth 3, where the first call
+already gains with a warm cache), and from :data:`COMPILED_MIN_WORK` once compiled in the
+process; the many small calls of the course's chapters never compile.  Compiled and eager
+agree to about 1e-15 relative; where compilation fails, a warning says so once and the eager
+path runs.  ``K(x, x)`` is computed on the upper triangle only, also when the same tensor is
+passed as ``x1`` and ``x2``.  On a GPU the tiles are large and eager (not compiled).
 """
 
 from __future__ import annotations
@@ -48,9 +53,11 @@ _STABLE_COS = 0.99  # above this |cosine|, angles are recomputed from the vector
 _PAIR_CHUNK = 2**18  # pairs per chunk in the stable-angle fix-up
 _TILE_ENTRIES = {"cpu": 2**16, "other": 2**24}  # entries of one tile: cache-sized on a CPU
 _FUSED_TILE_ENTRIES = 2**18  # entries of one compiled row block (few rows: small diagonal tiles)
-COMPILE_MIN_WORK = 2 * 10**7
-"""Pairs times ReLU layers from which a CPU call compiles its ReLU runs (when ``compiled`` is
-left to decide): below it, compiling costs more than it saves."""
+COMPILE_MIN_WORK = 10**8
+"""Pairs times ReLU layers from which a CPU call compiles a ReLU chain (when ``compiled`` is
+left to decide): below it, the first compilation costs more than it saves."""
+COMPILED_MIN_WORK = 2 * 10**6
+"""The same once the chain was compiled in this process (no compilation left to pay)."""
 
 
 def plan(layers):
@@ -376,7 +383,8 @@ def chain_kernels(chain, x1, x2, same, *, batch_size=None, compiled=None, expect
     cpu = x1.device.type == "cpu"
     pairs = n1 * (n2 + 1) // 2 if same else n1 * n2
     if compiled is None:
-        compiled = cpu and relus * pairs >= COMPILE_MIN_WORK
+        least = COMPILED_MIN_WORK if _compile.compiled_before(_relu_run) else COMPILE_MIN_WORK
+        compiled = cpu and relus * pairs >= least
     # the compiled path: chains of ReLU and Dense layers only (an MLP)
     relu_chain = all(type(act) is ReLU and std is not None for act, std in steps)
     fused = bool(compiled and relu_chain and not expectations and not grad)
