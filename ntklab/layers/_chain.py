@@ -401,7 +401,8 @@ def chain_kernels(chain, x1, x2, same, *, batch_size=None, compiled=None, expect
         return _tile(r, s, diag, steps, ops, expectations)
 
     if fused and batch_size is None:
-        batch_size = max(16, min(n1, _FUSED_TILE_ENTRIES // max(1, n2)))
+        # few rows: the (eager) diagonal blocks stay cache-sized and a small share
+        batch_size = max(16, min(n1, 64, _FUSED_TILE_ENTRIES // max(1, n2)))
     return tiled(a1, a2, same, batch_size, compute, 2, grad, threads=not fused, views=fused)
 
 
