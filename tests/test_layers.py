@@ -3,7 +3,9 @@
 * neural-tangents 0.6.5 (kernels stored in tests/reference/nt_reference.npz by
   tests/reference/make_nt_reference.py, run in its own virtual environment);
 * a slow direct implementation written here (explicit loops over pixel pairs and offsets);
-* ntklab.analytic.mlp_kernels for fully connected networks;
+* for fully connected networks, the two engines against each other: the chain engine
+  (angles carried from layer to layer; ntklab.analytic.mlp_kernels) and the generic tile
+  engine (covariances), reached by a leading Identity;
 * Monte Carlo over wide ``arch.network``s (empirical NTK by torch.func Jacobians, NNGP by
   averaging products of outputs over seeds).
 """
