@@ -24,9 +24,10 @@ every layer and the stores into the two outputs and their mirror images become o
 vectorized loop over a row block of about ``2^18`` pairs, run with TorchInductor's own
 threads (diagonal blocks, and blocks with a cosine beyond 0.99, take the eager path with the
 stable angles).  Measured (``benchmarks/bench_speed_table.py``, ``K(x, x)`` of 4,000 points
-in R^32, depth 3, float64, one thread, 2 cores under a load of about 8): 2.1 s compiled,
-8.2 s eager, neural-tangents' jit-compiled ``kernel_fn`` 11.7 s.  The first compiled call in
-a process compiles: 16 s with TorchInductor's on-disk cache warm, 157 s cold (same machine),
+in R^32, depth 3, float64, one torch thread, 2 shared cores, medians of 3): under a load of
+2.5, 0.78 s compiled, 1.5 s eager, neural-tangents' jit-compiled ``kernel_fn`` 3.3 s (4.2x);
+in two runs under a load of 8.5, 5.6x and 2.1x.  The first compiled call in a process
+compiles: 16 s with TorchInductor's on-disk cache warm, 157 s cold (load about 8),
 so by default (``compiled=None``) a CPU call compiles only from :data:`COMPILE_MIN_WORK`
 pairs times ReLU layers (``K(x, x)`` of about 8,000 points at depth 3, where the first call
 already gains with a warm cache), and from :data:`COMPILED_MIN_WORK` once compiled in the
