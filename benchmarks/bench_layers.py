@@ -1,28 +1,32 @@
-"""Benchmark of ntklab.layers: the CNTK Gram matrix on digits-sized inputs, and the MLP path.
+"""Benchmark of ntklab.layers: the CNTK Gram matrix of scikit-learn's digits.
 
-* MLP: ``serial(Dense, ReLU, Dense, ReLU, Dense)`` against ``analytic.mlp_kernels`` on the
-  same inputs in the same run (ratio > 1: layers is slower), and the largest difference.
-* CNTK: ``serial(Conv(3, same), ReLU, Conv(3, same), ReLU, GlobalAvgPool, Dense)`` on
-  ``N`` random 1 x 8 x 8 images (the shape of scikit-learn's digits), float64, eager: wall
-  time, CPU time per pair (``N (N + 1) / 2`` pairs by symmetry) and peak resident memory added
-  by the call (``resource.getrusage``; torch's allocations are invisible to tracemalloc).
-* The same with ``compiled=True`` (``torch.compile`` of the elementwise maps): the first call's
-  compile time (less when TorchInductor's on-disk cache holds the kernels from an earlier
-  run), then the Gram matrix, its ratio to eager and its largest difference from eager.
+* CNTK: ``serial(Conv(3, same), ReLU, Conv(3, same), ReLU, GlobalAvgPool, Dense)`` on the
+  first ``N`` digits (``ntklab.data.digits``, unit rows reshaped to 1 x 8 x 8), float64,
+  eager: wall time, CPU time per pair (``N (N + 1) / 2`` pairs by symmetry) and peak resident
+  memory added by the call (``resource.getrusage``; torch's allocations are invisible to
+  tracemalloc).  Each N runs in a fresh process, so its peak is its own.
+* The same with ``compiled=True`` (``torch.compile`` of the elementwise maps, opt-in for
+  convolutional architectures): the first call's compile time (less when TorchInductor's
+  on-disk cache holds the kernels from an earlier run), then the Gram matrix, its ratio to
+  eager and its largest difference from eager.
 
-Usage: ``python benchmarks/bench_layers.py [N ...]`` (default 500; 1797 is all the digits).
-``--no-compile`` skips the compiled runs.
+The MLP path (``analytic.mlp_kernels``, the chain engine of ``ntklab.layers``) against the
+pre-merge ``mlp_kernels`` is ``bench_mlp_kernels.py``.
+
+Usage: ``python benchmarks/bench_layers.py [N ...]`` (default 500 1797, all the digits: about
+15 min on 2 loaded cores).  ``--no-compile`` skips the compiled runs.
 """
 
 from __future__ import annotations
 
 import resource
+import subprocess
 import sys
 import time
 
 import torch
 
-from ntklab import analytic
+from ntklab import data
 from ntklab import layers as L
 
 
@@ -41,7 +45,7 @@ def _rel(a, b) -> float:
 
 
 def cntk(n: int, compile_too: bool) -> None:
-    x = torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = data.digits()[0][:n].reshape(-1, 1, 8, 8)
     arch = L.serial(
         L.Conv(kernel_size=3, padding="same", W_std=2**0.5, b_std=0.1), L.ReLU(),
         L.Conv(kernel_size=3, padding="same", W_std=2**0.5, b_std=0.1), L.ReLU(),
@@ -52,7 +56,7 @@ def cntk(n: int, compile_too: bool) -> None:
     before = _peak_mib()
     k, wall, cpu = _timed(lambda: arch.kernels(x, compiled=False))
     print(
-        f"CNTK Gram, N={n} (1x8x8, {torch.get_num_threads()} threads), eager: {wall:.1f} s "
+        f"CNTK Gram, N={n} digits (1x8x8, {torch.get_num_threads()} threads), eager: {wall:.1f} s "
         f"wall, {cpu:.1f} s CPU, {1e3 * cpu / pairs:.3f} ms CPU per pair, peak RSS "
         f"{_peak_mib():.0f} MiB (+{_peak_mib() - before:.0f} MiB during the call)",
         flush=True,
@@ -70,27 +74,12 @@ def cntk(n: int, compile_too: bool) -> None:
     )
 
 
-def mlp(n: int, repeats: int = 3) -> None:
-    x = torch.randn(n, 64, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    arch = L.serial(L.Dense(1.5, 0.1), L.ReLU(), L.Dense(1.5, 0.1), L.ReLU(), L.Dense(1.5, 0.1))
-
-    def best(fn):
-        return min(_timed(fn)[1] for _ in range(repeats))
-
-    t_layers = best(lambda: arch.kernels(x, compiled=False))
-    t_mlp = best(lambda: analytic.mlp_kernels(x, depth=2, W_std=1.5, b_std=0.1))
-    k, ref = arch.kernels(x), analytic.mlp_kernels(x, depth=2, W_std=1.5, b_std=0.1)
-    print(
-        f"MLP kernels, N={n}, d=64, depth 2: layers {1e3 * t_layers:.1f} ms, "
-        f"analytic.mlp_kernels {1e3 * t_mlp:.1f} ms, ratio {t_layers / t_mlp:.2f}, largest "
-        f"difference {float((k.ntk - ref.ntk).abs().max()):.1e}",
-        flush=True,
-    )
-
-
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    sizes = [int(a) for a in args] or [500]
-    mlp(2000)
-    for size in sizes:
-        cntk(size, "--no-compile" not in sys.argv)
+    compile_too = "--no-compile" not in sys.argv
+    if "--one" in sys.argv:
+        cntk(int(args[0]), compile_too)
+    else:
+        for size in [int(a) for a in args] or [500, 1797]:
+            flags = ["--one"] + ([] if compile_too else ["--no-compile"])
+            subprocess.run([sys.executable, __file__, str(size), *flags], check=True)

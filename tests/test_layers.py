@@ -3,7 +3,9 @@
 * neural-tangents 0.6.5 (kernels stored in tests/reference/nt_reference.npz by
   tests/reference/make_nt_reference.py, run in its own virtual environment);
 * a slow direct implementation written here (explicit loops over pixel pairs and offsets);
-* ntklab.analytic.mlp_kernels for fully connected networks;
+* for fully connected networks, the two engines against each other: the chain engine
+  (angles carried from layer to layer; ntklab.analytic.mlp_kernels) and the generic tile
+  engine (covariances), reached by a leading Identity;
 * Monte Carlo over wide ``arch.network``s (empirical NTK by torch.func Jacobians, NNGP by
   averaging products of outputs over seeds).
 """
@@ -135,7 +137,12 @@ def test_reference_fixture_is_small():
     assert REFERENCE.stat().st_size < 200_000
 
 
-# --- fully connected networks: the same numbers as analytic.mlp_kernels -----------------------
+# --- fully connected networks: the chain engine (analytic.mlp_kernels) against the generic one -
+
+
+def _generic(arch):
+    """The same kernels by the generic tile engine: a leading Identity hides the chain."""
+    return L.serial(L.Identity(), arch)
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf"])
@@ -149,14 +156,15 @@ def test_mlp_equals_mlp_kernels(activation, depth):
     arch = L.serial(*body, L.Dense(1.4, 0.3))
     for a, b in ((x1, None), (x1, x2)):
         ref = analytic.mlp_kernels(a, b, depth=depth, activation=activation, W_std=1.4, b_std=0.3)
-        k = arch.kernels(a, b)
+        torch.testing.assert_close(arch.kernels(a, b).ntk, ref.ntk, rtol=0, atol=0)
+        k = _generic(arch).kernels(a, b)
         torch.testing.assert_close(k.nngp, ref.nngp, rtol=0, atol=1e-12)
         torch.testing.assert_close(k.ntk, ref.ntk, rtol=0, atol=1e-12)
 
 
 def test_relu_zero_input_and_exact_diagonal():
     x = torch.tensor([[0.0, 0.0], [1.0, 2.0], [1.0, 2.0 + 1e-9]], dtype=torch.float64)
-    arch = L.serial(L.Dense(1.5), L.ReLU(), L.Dense(1.5), L.ReLU(), L.Dense(1.5))
+    arch = _generic(L.serial(L.Dense(1.5), L.ReLU(), L.Dense(1.5), L.ReLU(), L.Dense(1.5)))
     k = arch.kernels(x)
     assert torch.isfinite(k.ntk).all()
     assert torch.isfinite(k.nngp).all()
@@ -171,6 +179,91 @@ def test_relu_zero_input_and_exact_diagonal():
     k = arch.kernels(copy[:2], copy[3:])
     ref = analytic.mlp_kernels(copy[:2], copy[3:], depth=2, W_std=1.5)
     torch.testing.assert_close(k.ntk, ref.ntk, rtol=0, atol=1e-12)
+
+
+def test_chain_mixed_activations_and_trailing_activation_match_generic_engine():
+    gen = torch.Generator().manual_seed(11)
+    x1 = torch.randn(7, 5, generator=gen, dtype=torch.float64)
+    x2 = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+    arch = L.serial(
+        L.Dense(1.3, 0.2), L.Erf(), L.Dense(1.1), L.ReLU(), L.Dense(1.4, 0.1), L.ReLU(),
+        L.Dense(0.9, 0.3), L.Identity(), L.Dense(1.2), L.ReLU(),
+    )  # fmt: skip
+    for b in (None, x2):
+        k, ref = arch.kernels(x1, b), _generic(arch).kernels(x1, b)
+        torch.testing.assert_close(k.nngp, ref.nngp, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(k.ntk, ref.ntk, rtol=1e-10, atol=1e-12)
+
+
+def test_same_tensor_twice_is_the_symmetric_path():
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    arch = L.serial(L.Dense(1.4, 0.1), L.ReLU(), L.Dense(1.4, 0.1), L.ReLU(), L.Dense(1.4, 0.1))
+    twice, once = arch.kernels(x, x, batch_size=7), arch.kernels(x, batch_size=7)
+    assert torch.equal(twice.ntk, once.ntk)
+    assert torch.equal(twice.ntk, twice.ntk.T)
+    ref = arch.kernels(x, x.clone(), batch_size=7)  # another tensor: every pair computed
+    torch.testing.assert_close(twice.ntk, ref.ntk, rtol=1e-13, atol=0)
+
+
+def test_dense_tensor_std_gradient():
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+
+    def ntk(w, b):
+        arch = L.serial(L.Dense(w, b), L.ReLU(), L.Dense(w, b), L.Erf(), L.Dense(w, b))
+        return arch.kernels(x).ntk
+
+    w = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ntk, (w, b))
+    with pytest.raises(TypeError, match="W_std"):
+        # float32 against float64 inputs
+        L.serial(L.Dense(W_std=torch.tensor(1.0)), L.ReLU(), L.Dense()).kernels(x)
+    with pytest.raises(ValueError, match="W_std"):
+        L.Dense(W_std=torch.tensor(-1.0))
+
+
+def test_chain_compile_failure_falls_back_to_eager(monkeypatch):
+    from ntklab.layers import _compile
+
+    def broken(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no compiler here")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setattr(_compile, "_compiled", {})
+    monkeypatch.setattr(_compile, "_broken", [])
+    x = torch.randn(30, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    arch = L.serial(L.Dense(1.4, 0.1), L.ReLU(), L.Dense(1.4, 0.1), L.ReLU(), L.Dense(1.4, 0.1))
+    with pytest.warns(RuntimeWarning, match="no compiler here"):
+        k = arch.kernels(x, compiled=True, batch_size=8)  # off-diagonal tiles: compiled
+    ref = arch.kernels(x, compiled=False, batch_size=8)
+    assert torch.equal(k.ntk, ref.ntk)
+    assert torch.equal(k.nngp, ref.nngp)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("NTKLAB_COMPILE_TESTS"),
+    reason="compiles with TorchInductor (about 1 min); set NTKLAB_COMPILE_TESTS=1",
+)
+@pytest.mark.parametrize("b_std", [0.0, 0.1])
+def test_chain_compiled_equals_eager(b_std):
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(300, 6, generator=gen, dtype=torch.float64)
+    x[3] = 0.0  # a zero input
+    x[5] = x[4] * (1 + 1e-12)  # a tiny angle
+    arch = L.serial(*[L.Dense(1.4, b_std), L.ReLU()] * 3, L.Dense(1.4, b_std))
+    for b in (None, x[:17]):
+        k = arch.kernels(x, b, compiled=True, batch_size=64)
+        ref = arch.kernels(x, b, compiled=False, batch_size=64)
+        for got, want in ((k.nngp, ref.nngp), (k.ntk, ref.ntk)):
+            torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-15)
+            assert torch.isfinite(got).all()
+        if b is None:
+            assert torch.equal(k.ntk, k.ntk.T)
+            torch.testing.assert_close(k.ntk.diagonal(), ref.ntk.diagonal(), rtol=0, atol=0)
 
 
 def test_quadrature_activation_matches_closed_form():
@@ -461,7 +554,7 @@ def test_compile_failure_falls_back_to_eager(monkeypatch):
     ref = arch.kernels(x, compiled=False)
     torch.testing.assert_close(k.ntk, ref.ntk, rtol=1e-15, atol=0)
     with pytest.raises(TypeError, match="compiled"):
-        arch.kernels(x, compiled=None)
+        arch.kernels(x, compiled="yes")
 
 
 @pytest.mark.slow

@@ -254,3 +254,18 @@ def test_initializations_draw_on_the_cpu_then_move(device):
         assert torch.equal(c_dev.cpu(), c_cpu)
     net = MLP(3, 8, 1, seed=2, device=device)
     assert torch.equal(net.weights[0].detach().cpu(), MLP(3, 8, 1, seed=2).weights[0].detach())
+
+
+def test_mlp_architecture_is_mlp_kernels():
+    from ntklab import analytic
+    from ntklab.networks import MLP
+
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    for act in ("relu", "erf"):
+        net = MLP(3, 8, 2, activation=act, W_std=1.3, b_std=0.2, seed=0)
+        k = net.architecture.kernels(x)
+        ref = analytic.mlp_kernels(x, depth=2, activation=act, W_std=1.3, b_std=0.2)
+        assert torch.equal(k.ntk, ref.ntk)
+        assert torch.equal(k.nngp, ref.nngp)
+    with pytest.raises(ValueError, match="standard"):
+        _ = MLP(3, 8, 2, parameterization="standard", seed=0).architecture

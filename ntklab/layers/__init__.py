@@ -45,6 +45,14 @@ pairs) took 626 CPU-seconds (0.39 ms per pair; 15 min of wall time on the loaded
 122 MiB of added peak memory.  ``kernels(..., compiled=True)`` runs the activation maps compiled
 by ``torch.compile`` (see ``ntklab/layers/_compile.py``).
 
+Fully connected chains, ``serial(Dense, act, Dense, ..., act, Dense)`` on vectors (nested
+``serial`` flattened; an activation may end the chain), run on their own path
+(``ntklab/layers/_chain.py``), which is :func:`ntklab.analytic.mlp_kernels`: the kernels of a
+pair of vectors are numbers, so the ReLU recursion carries each pair's angle from layer to
+layer, computed stably from the input vectors (exact zero angles, exact symmetric diagonals,
+zero inputs without NaN), and large calls of ReLU chains compile into one loop over a tile (by
+default from ``1e8`` pairs times ReLU layers on a CPU).
+
 Kernels are differentiable with respect to the inputs (in-place operations touch only the
 engine's own temporaries, and ReLU's in-place map runs only when nothing requires grad) and
 keep the caller's dtype and device.

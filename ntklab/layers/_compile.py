@@ -3,14 +3,16 @@
 An activation's pair map (ReLU's arc-cosine expectations, erf's) is a chain of about twenty
 elementwise operations over every pixel pair of every pair of points; run eagerly, each
 operation reads and writes the whole tile.  Compiled by TorchInductor it becomes one loop.
-Compilation happens on the first call of a map in a process (about 1 min cold on 2 shared CPU
-cores, about 12 s when TorchInductor's on-disk cache already holds the kernels) and is only
-worth it for large Gram matrices, so :meth:`Layer.kernels` compiles only when asked
-(``compiled=True``).  Measured gain on the benchmark CNN: 1.25x less CPU per pair at N = 200,
-none at N = 500, where dynamo, called from the tile threads, hit its recompile limit
-("runtime guards failed") and ran the map eagerly (it logs a warning).  The eager map is
-already in place on cache-sized tiles; the convolutions stay eager (compiling their shifted
-views of symbolic sizes took minutes).
+Compilation happens on the first call of a map in a process and is only worth it for large
+Gram matrices. Fully connected chains of ReLU layers (``ntklab/layers/_chain.py``, the path of
+``analytic.mlp_kernels``) compile by default on a CPU from ``1e8`` pairs times layers (from
+``2e6`` once compiled in the process); their first call compiles in 16 s with TorchInductor's
+on-disk cache warm and 157 s cold, measured on 2 cores under a load of about 8. Other
+architectures compile only when asked (``compiled=True``): measured gain on the benchmark CNN:
+1.25x less CPU per pair at N = 200, none at N = 500, where dynamo, called from the tile threads,
+hit its recompile limit ("runtime guards failed") and ran the map eagerly (it logs a warning).
+The eager map is already in place on cache-sized tiles; the convolutions stay eager (compiling
+their shifted views of symbolic sizes took minutes).
 Where compilation or a compiled call fails (no C++ compiler, an unsupported
 platform), a warning says so once and everything runs eagerly for the rest of the process.
 Inputs that require grad always take the eager path, which is differentiable.
@@ -38,6 +40,11 @@ def available() -> bool:
         return bool(torch._dynamo.is_dynamo_supported())
     except Exception:  # an old or stripped-down torch
         return False
+
+
+def compiled_before(fn: Callable) -> bool:
+    """Whether ``fn`` was compiled in this process (a further call costs no compilation)."""
+    return fn in _compiled and not _broken
 
 
 def call(fn: Callable, *args):

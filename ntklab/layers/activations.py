@@ -75,7 +75,8 @@ class ReLU(_Elementwise):
     gets ``t = 0`` exactly), and a zero variance gives 0 (not NaN).  Other pairs at a tiny
     angle ``t`` get it to about ``eps / t`` (the cosine is all the engine has after a
     convolution), so ``E[step step]`` is accurate to about ``1e-9`` for ``t`` near ``1e-7``;
-    :func:`ntklab.analytic.mlp_kernels` recomputes such angles from the input vectors.
+    fully connected chains on vectors (``serial(Dense, ReLU, ..., Dense)``, and so
+    :func:`ntklab.analytic.mlp_kernels`) take the angles from the input vectors instead.
 
     Examples
     --------

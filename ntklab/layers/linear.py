@@ -22,10 +22,21 @@ from ._engine import (
 from .modules import _ConvModule, _DenseModule, _Lambda, _NormModule, _PoolModule
 
 
+def _std(value, name):
+    """A standard deviation: a number (as a float) or a one-element tensor (kept, so that
+    gradients reach it; checked for its dtype against the inputs when kernels are computed)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or not value.is_floating_point():
+            raise TypeError(f"{name} must be a number or a one-element floating tensor")
+        check_nonnegative(float(value.detach()), name)
+        return value.reshape(())
+    return check_nonnegative(value, name)
+
+
 class _Weighted(Layer):
     def __init__(self, W_std, b_std):
-        self.W_std = check_nonnegative(W_std, "W_std")
-        self.b_std = check_nonnegative(b_std, "b_std")
+        self.W_std = _std(W_std, "W_std")
+        self.b_std = _std(b_std, "b_std")
 
     def _affine(self, p: _Pair, average) -> _Pair:
         w2, b2 = self.W_std**2, self.b_std**2
@@ -41,8 +52,10 @@ class Dense(_Weighted):
 
     Parameters
     ----------
-    W_std, b_std : float
-        Weight and bias standard deviations (>= 0).
+    W_std, b_std : float or 0-dim tensor
+        Weight and bias standard deviations (>= 0); a tensor may require grad (kernels of
+        a fully connected chain are then differentiable in it) and must have the inputs'
+        dtype.
 
     Raises
     ------

@@ -10,7 +10,8 @@ with ``parameterization="standard"`` the weights are drawn N(0, W_std^2 / n_{l-1
 N(0, b_std^2), and ``h_l = W_l a_{l-1} + b_l``.  The output is ``h_{depth+1}``.  This is
 ``stax.serial(Dense(width, W_std, b_std, parameterization=...), act, ..., Dense(d_out, ...))``
 in neural-tangents.  Both parameterizations draw the same functions (the same seed gives the
-same outputs), so their NNGP kernels agree and tend to :func:`ntklab.analytic.mlp_kernels`;
+same outputs), so their NNGP kernels agree and tend to :func:`ntklab.analytic.mlp_kernels`
+(``MLP.architecture``, the network as ``ntklab.layers.serial(Dense, act, ..., Dense)``);
 their tangent kernels differ: the gradient with respect to a standard weight is
 ``sqrt(n_{l-1}) / W_std`` times the NTK one, and with respect to a bias ``1 / b_std`` times,
 so a layer's weights contribute ``n_{l-1} / W_std^2`` times as much (neural-tangents' standard
@@ -143,6 +144,44 @@ class MLP(nn.Module):
             nn.Parameter((b_scale * torch.randn(o, generator=gen, dtype=torch.float64)).to(**kw))
             for o in sizes[1:]
         )
+
+    @property
+    def architecture(self):
+        """The network as an :mod:`ntklab.layers` architecture, for its infinite-width kernels.
+
+        ``serial(Dense(W_std, b_std), act, ..., Dense(W_std, b_std))``
+        (:func:`ntklab.analytic.mlp_architecture`), so ``net.architecture.kernels(x1, x2)``
+        is :func:`ntklab.analytic.mlp_kernels`: the limit of this network's kernels as the
+        width grows.
+
+        Returns
+        -------
+        ntklab.layers.Layer
+            The architecture (``kernels`` gives ``.nngp``, ``.ntk`` of shape (N1, N2)).
+
+        Raises
+        ------
+        ValueError
+            For ``parameterization="standard"``, whose tangent kernel grows with the width
+            (no infinite-width limit to compute).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from ntklab.networks import MLP
+        >>> net = MLP(2, 16, 1, W_std=1.5, seed=0)
+        >>> k = net.architecture.kernels(torch.eye(2, dtype=torch.float64))
+        >>> print(round(float(k.ntk[0, 1]), 6))
+        0.402861
+        """
+        if self.parameterization != "ntk":
+            raise ValueError(
+                "parameterization='standard': the tangent kernel grows with the width, so the "
+                "network has no infinite-width kernels; use parameterization='ntk'"
+            )
+        from ..analytic import mlp_architecture
+
+        return mlp_architecture(self.depth, self.activation, self.W_std, self.b_std)
 
     @property
     def in_features(self) -> int:
