@@ -120,6 +120,16 @@ def _inputs(model, ref, x1, x2, names=("x1", "x2")):
             f"{n1} must have {width} columns (the model's input dimension), "
             f"got shape {tuple(x1.shape)}"
         )
+    first = next(iter(model), None) if isinstance(model, nn.Sequential) else None
+    while isinstance(first, nn.Sequential):
+        first = next(iter(first), None)
+    if isinstance(first, nn.Conv1d | nn.Conv2d):
+        dims = 3 if isinstance(first, nn.Conv1d) else 4
+        if x1.dim() != dims or x1.shape[1] != first.in_channels:
+            raise ValueError(
+                f"{n1} must have shape (N, {first.in_channels}, {'L' if dims == 3 else 'H, W'}) "
+                f"for the model's first layer {type(first).__name__}, got shape {tuple(x1.shape)}"
+            )
     if x2 is None:
         return x1, x1
     x2 = as_tensor_like(x2, n2, ref, "the model")
@@ -227,7 +237,8 @@ def _forward_flops(model, params, x) -> int:
     detached = {k: v.detach() for k, v in params.items()}
     with torch.no_grad(), counter:
         functional_call(model, detached, (x[:1].detach(),))
-    return max(counter.get_total_flops() // 2, sum(p.numel() for p in params.values()))
+    flops = counter.get_total_flops() // 2
+    return flops if flops > 0 else sum(p.numel() for p in params.values())
 
 
 def _method_costs(model, params, x1, x2, same, o, outputs) -> dict[str, int]:
