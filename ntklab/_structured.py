@@ -17,21 +17,19 @@ then one matrix product: ``(N1 + N2) O C I S + N1 N2 Q C I``).  For a Linear lay
 inputs (S = 1) the Gram order is ``(a_n . a_m)(delta_n^o . delta_m^p)``.  Groups split ``I``
 and ``C`` into independent blocks.
 
-One forward pass stores each weighted layer's input; one backward pass (``torch.func.vjp`` of
-each layer, vectorized over the O outputs) gives its ``D``: parameter-free layers (``nn.Flatten``,
-average and max pooling, adaptive pooling, elementwise activations) route the derivatives as
-autograd does, so ``ReLU'(0) = 0`` and max-pooling ties go where the Jacobian path sends them.
+One forward pass stores each weighted layer's input; one backward pass (autograd, on the
+points repeated O times, copy o seeded with the unit vector e_o) gives its ``D``: parameter-free
+layers (``nn.Flatten``, average and max pooling, adaptive pooling, elementwise activations) route
+the derivatives as autograd does, so ``ReLU'(0) = 0`` and max-pooling ties go where the Jacobian
+path sends them.
 A frozen weight or bias (``requires_grad=False``) contributes nothing.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import vjp, vmap
 
 __all__ = ["sequential_layers", "sequential_ntk", "unsupported_layer"]
 
@@ -107,25 +105,27 @@ def sequential_layers(model: nn.Module) -> list[nn.Module] | None:
     return None if unsupported_layer(model) else _flat(model)
 
 
-def _pass(layers, x):
-    """Inputs of the weighted layers and ``df_o/dh`` at their outputs, (N, O, *out) each."""
-    inputs, vjps, h = {}, [], x
-    for i, m in enumerate(layers):
-        if isinstance(m, WEIGHTED):
-            inputs[i] = h
-        h, fn = vjp(m, h)
-        vjps.append(fn)
-    n = h.shape[0]
-    o = math.prod(h.shape[1:])
-    delta = torch.eye(o, dtype=h.dtype, device=h.device).expand(n, o, o)
-    delta = delta.reshape(n, o, *h.shape[1:])
-    first = min(inputs)
-    derivs = {}
-    for i in range(len(layers) - 1, first - 1, -1):
-        if i in inputs:
-            derivs[i] = delta
-        if i > first:  # nothing before the first weighted layer needs derivatives
-            delta = vmap(vjps[i], in_dims=1, out_dims=1)(delta)[0]
+def _pass(layers, x, o):
+    """Inputs of the weighted layers (N, *in) and ``df_o/dh`` at their outputs (N, O, *out).
+
+    One forward pass of every point repeated O times and one backward pass that sends the
+    unit vector ``e_o`` down from the o-th copy: autograd routes the derivatives through
+    every layer (no ``vmap``, whose first call costs seconds).
+    """
+    n = x.shape[0]
+    with torch.enable_grad():
+        h = x.detach()[:, None].expand(n, o, *x.shape[1:]).reshape(n * o, *x.shape[1:])
+        h.requires_grad_(True)  # a graph even when the first layers are frozen
+        inputs, outs = {}, {}
+        for i, m in enumerate(layers):
+            if isinstance(m, WEIGHTED):
+                inputs[i] = h.detach().reshape(n, o, *h.shape[1:])[:, 0]
+            h = m(h)
+            if isinstance(m, WEIGHTED):
+                outs[i] = h
+        basis = torch.eye(o, dtype=h.dtype, device=h.device).repeat(n, 1)
+        grads = torch.autograd.grad(h.reshape(n * o, o), list(outs.values()), basis)
+    derivs = {i: g.reshape(n, o, *g.shape[1:]) for i, g in zip(outs, grads, strict=True)}
     return inputs, derivs
 
 
@@ -211,13 +211,14 @@ def _layer_ntk(m, in_a, in_b, d_a, d_b, full, same):
     return out
 
 
-def sequential_ntk(layers, xa, xb, same: bool, outputs: str) -> torch.Tensor:
-    """The tangent kernel of a supported stack, summed over its weighted layers.
+def sequential_ntk(layers, xa, xb, same: bool, outputs: str, o: int) -> torch.Tensor:
+    """The tangent kernel of a supported stack with O = ``o`` outputs per point, summed over
+    its weighted layers.
 
     Returns (Na, Nb, O, O), (Na, Nb, O) or (Na, Nb) as ``outputs`` says (O kept when 1).
     """
-    in_a, de_a = _pass(layers, xa)
-    in_b, de_b = (in_a, de_a) if same else _pass(layers, xb)
+    in_a, de_a = _pass(layers, xa, o)
+    in_b, de_b = (in_a, de_a) if same else _pass(layers, xb, o)
     full = outputs == "full"
     out = None
     for i, m in enumerate(layers):

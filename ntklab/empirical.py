@@ -313,8 +313,8 @@ def choose_method(
     >>> empirical.choose_method(net.double(), torch.ones(3, 1, 4, dtype=torch.float64))
     'structured'
     >>> def normed(d_out):  # a LayerNorm: no structured path
-    ...     return nn.Sequential(nn.Linear(3, 8), nn.LayerNorm(8), nn.Linear(8, d_out)).double()
-    >>> x = torch.ones(3, 3, dtype=torch.float64)
+    ...     return nn.Sequential(nn.Linear(16, 8), nn.LayerNorm(8), nn.Linear(8, d_out)).double()
+    >>> x = torch.ones(3, 16, dtype=torch.float64)
     >>> empirical.choose_method(normed(1), x), empirical.choose_method(normed(16), x)
     ('jacobian', 'ntk_vp')
     """
@@ -455,7 +455,7 @@ def ntk(
     if method == "structured" and not hasattr(model, "structured_ntk"):
         with torch.no_grad():
             k = _structured.sequential_ntk(
-                _structured.sequential_layers(model), x1, x2, same, outputs
+                _structured.sequential_layers(model), x1, x2, same, outputs, o
             )
         k = _squeeze_single_output(k, o)
         return _symmetrize(k) if same else k
