@@ -16,7 +16,7 @@ times):
 * a small CNN (Conv2d, ReLU, MaxPool2d, Conv2d, AdaptiveAvgPool2d(1), Linear; N = 64 images
   of 1 x 16 x 16), for information.
 
-    python benchmarks/bench_empirical_ntk.py [--device cuda] [--repeats 3]
+    python benchmarks/bench_empirical_ntk.py [--device cuda] [--repeats 3] [--rows 1,2,3]
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", default="1,2,3", help="which rows, e.g. 1,3")
     args = parser.parse_args()
     device = resolve_device(args.device)
     print(
@@ -123,7 +124,10 @@ def main():
         f"ratio = torch.func Jacobian contraction time / ntklab.empirical.ntk time, "
         f"median of {args.repeats} (min-max)"
     )
-    for name, model, x, tile, goal in cases(device):
+    rows = {int(r) for r in args.rows.split(",")}
+    for row, (name, model, x, tile, goal) in enumerate(cases(device), start=1):
+        if row not in rows:
+            continue
         model, x = model.to(device), x.to(device)
         ratios, t_base, t_ours, err = [], [], [], 0.0
         method = empirical.choose_method(model, x)

@@ -26,17 +26,26 @@ is ``"full"``, the kernel that drives the linearized dynamics of the network exa
   module with a ``structured_ntk(x1, x2)`` method), the closed form in which each layer
   contributes the elementwise product of two N1 x N2 Gram matrices (of layer inputs and of
   backpropagated derivatives); no per-parameter Jacobian.  The same for the user's own
-  ``nn.Sequential`` stacks (nested allowed) of ``nn.Linear``, ``nn.Flatten`` and elementwise
-  activations (``nn.ReLU``, ``nn.Tanh``, ``nn.GELU``, ...): one forward pass stores each Linear
-  layer's input ``a_l``, one backward pass its output derivatives ``delta_l^o = df_o/dh_l``
-  (activation slopes by autograd, so ReLU'(0) = 0 as in the Jacobian path), and
-  ``Theta_oo' = sum_l (a_l.a_l' [weight trainable] + [bias trainable]) (delta_l^o.delta_l^o')``
-  (Novak et al. 2022's structured derivatives); a frozen layer contributes nothing;
-* ``"auto"``: ``"structured"`` where available (and ``create_graph`` is off), else
-  ``"jacobian"``.
+  ``nn.Sequential`` stacks (nested allowed) of ``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d``
+  (any stride, padding, padding mode, dilation, groups; bias or not), pooling (``nn.AvgPool``,
+  ``nn.MaxPool``, ``nn.AdaptiveAvgPool``, ``nn.AdaptiveMaxPool``, 1d and 2d), ``nn.Flatten``
+  and elementwise activations (``nn.ReLU``, ``nn.Tanh``, ``nn.GELU``, ...): one forward pass
+  stores each weighted layer's input, one backward pass its output derivatives
+  ``D^o = df_o/dh`` (routed through activations and pooling by autograd, so ReLU'(0) = 0 and
+  max-pooling ties as in the Jacobian path), and each layer adds
+  ``sum_st (P_n^T P_m)_st (D_n^o^T D_m^p)_st [weight] + (D_n^o 1).(D_m^p 1) [bias]`` with
+  ``P`` the input's patches (``unfold``; for a Linear on flat inputs ``a_n . a_m``), by the
+  cheaper of two contraction orders (Novak et al. 2022's structured derivatives; see
+  :mod:`ntklab._structured`); a frozen weight or bias contributes nothing;
+* ``"auto"``: :func:`choose_method`: ``"structured"`` where the model is recognized (and
+  ``create_graph`` is off), else ``"jacobian"`` or ``"ntk_vp"`` by the cost model of PyTorch's
+  NTK tutorial, ``N O [FP] + N^2 O^2 P`` against ``N^2 O [FP]``.
 
-Work is tiled over inputs (``batch_size`` points of ``x1`` and of ``x2`` at a time), so memory
-stays bounded by the tile's Jacobians plus the output.
+The Jacobian path computes every point's Jacobian once (in tiles of ``batch_size`` points)
+and contracts them in one product when all Jacobians fit in about 2 GiB; otherwise it works
+in tiles of ``x1`` and ``x2``, each ``x1`` tile's Jacobian computed once per row of tiles.
+NTK-vector products work in tiles, so memory stays bounded by a tile's products plus the
+output.
 
 Dtypes follow :func:`ntklab.validation.as_tensor_like`: a floating tensor input must have the
 dtype of the model's parameters (``TypeError`` naming both otherwise); numpy arrays and Python
@@ -70,6 +79,8 @@ OUTPUTS = ("full", "diagonal", "trace")
 _AUTO_JACOBIAN_ENTRIES = 2**27  # 1 GiB of float64
 # the Jacobians of all points are kept (computed once, one contraction) up to this many numbers
 _ONE_PASS = 2**28  # 2 GiB of float64
+# closed forms of K(x, x) work on the upper triangle of tiles from this many points on
+_SYMMETRIC_TILES_FROM = 256
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,7 +390,9 @@ def ntk(
         Points of ``x1`` and of ``x2`` per tile of the Jacobian and NTK-vector-product
         methods (``None``: tiles of bounded Jacobian size).  The Jacobians of all tiles are
         computed once and kept when they fit in about 2 GiB of float64, else each tile of
-        ``x1`` once per row of tiles.  ``"structured"`` works in one pass.
+        ``x1`` once per row of tiles.  ``"structured"`` works in one pass (the closed forms of
+        :mod:`ntklab.networks` with ``x2=None`` and N1 >= 256 on the upper triangle of 4 x 4
+        tiles).
     create_graph : bool, default False
         Keep the autograd graph, so the kernel is differentiable in the model's parameters
         and in ``x1``, ``x2`` (``"structured"`` is then refused and ``"auto"`` chooses between
@@ -460,7 +473,10 @@ def ntk(
         k = _squeeze_single_output(k, o)
         return _symmetrize(k) if same else k
     n_params = sum(p.numel() for p in params.values())
-    if method == "structured":
+    if method == "structured" and batch_size is None and same and n1 >= _SYMMETRIC_TILES_FROM:
+        # K(x, x) from the upper triangle of 4 x 4 tiles: 10 of 16 blocks of Gram products
+        bs = -(-n1 // 4)
+    elif method == "structured":
         bs = batch_size or max(n1, n2)
     elif batch_size is None:
         bs = max(1, min(max(n1, n2), _AUTO_JACOBIAN_ENTRIES // max(1, n_params * o)))

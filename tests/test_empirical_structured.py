@@ -25,7 +25,11 @@ def reference_ntk(model, x1, x2):
 
     j1 = vmap(jacrev(single), (None, 0))(params, x1)
     j2 = vmap(jacrev(single), (None, 0))(params, x2)
-    return sum(torch.einsum("aoi,bqi->aboq", j1[k].flatten(2), j2[k].flatten(2)) for k in params)
+
+    def flat(j):
+        return j.reshape(j.shape[0], j.shape[1], -1)  # (N, O, P_k), scalars included
+
+    return sum(torch.einsum("aoi,bqi->aboq", flat(j1[k]), flat(j2[k])) for k in params)
 
 
 def reduce(k, outputs):
@@ -271,3 +275,29 @@ def test_conv_stack_on_cuda_matches_the_cpu():
     gpu = empirical.ntk(net.cuda(), x.cuda(), method="structured")
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-10, atol=1e-12)
+
+
+def test_linear_on_feature_maps_and_outputs_with_several_axes():
+    # a Linear acting on the last axis of (N, C, L) maps, outputs of shape (N, C, 3): O = 3 C
+    torch.manual_seed(3)
+    net = nn.Sequential(
+        nn.Conv1d(2, 2, 3, padding=1), nn.Softplus(), nn.Linear(7, 3), nn.Tanh(), nn.Linear(3, 3)
+    ).double()
+    x1 = torch.randn(4, 2, 7, dtype=torch.float64)
+    x2 = torch.randn(2, 2, 7, dtype=torch.float64)
+    for outputs in ("full", "diagonal"):
+        got = empirical.ntk(net, x1, x2, outputs=outputs, method="structured")
+        ref = reduce(reference_ntk(net, x1, x2), outputs)
+        torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_closed_form_kernel_of_a_set_with_itself_from_the_upper_triangle_of_tiles():
+    # from 256 points on, K(x, x) of a network of ntklab.networks is tiled (upper triangle)
+    from ntklab.networks import ShallowNTK
+
+    net = ShallowNTK(3, 32, seed=0)
+    x = torch.randn(261, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    got = empirical.ntk(net, x)
+    ref = reduce(reference_ntk(net, x, x), "full")
+    torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-12)
+    assert torch.equal(got, got.T)
