@@ -79,8 +79,6 @@ OUTPUTS = ("full", "diagonal", "trace")
 _AUTO_JACOBIAN_ENTRIES = 2**27  # 1 GiB of float64
 # the Jacobians of all points are kept (computed once, one contraction) up to this many numbers
 _ONE_PASS = 2**28  # 2 GiB of float64
-# closed forms of K(x, x) work on the upper triangle of tiles from this many points on
-_SYMMETRIC_TILES_FROM = 256
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,9 +388,7 @@ def ntk(
         Points of ``x1`` and of ``x2`` per tile of the Jacobian and NTK-vector-product
         methods (``None``: tiles of bounded Jacobian size).  The Jacobians of all tiles are
         computed once and kept when they fit in about 2 GiB of float64, else each tile of
-        ``x1`` once per row of tiles.  ``"structured"`` works in one pass (the closed forms of
-        :mod:`ntklab.networks` with ``x2=None`` and N1 >= 256 on the upper triangle of 4 x 4
-        tiles).
+        ``x1`` once per row of tiles.  ``"structured"`` works in one pass.
     create_graph : bool, default False
         Keep the autograd graph, so the kernel is differentiable in the model's parameters
         and in ``x1``, ``x2`` (``"structured"`` is then refused and ``"auto"`` chooses between
@@ -473,10 +469,7 @@ def ntk(
         k = _squeeze_single_output(k, o)
         return _symmetrize(k) if same else k
     n_params = sum(p.numel() for p in params.values())
-    if method == "structured" and batch_size is None and same and n1 >= _SYMMETRIC_TILES_FROM:
-        # K(x, x) from the upper triangle of 4 x 4 tiles: 10 of 16 blocks of Gram products
-        bs = -(-n1 // 4)
-    elif method == "structured":
+    if method == "structured":
         bs = batch_size or max(n1, n2)
     elif batch_size is None:
         bs = max(1, min(max(n1, n2), _AUTO_JACOBIAN_ENTRIES // max(1, n_params * o)))

@@ -291,8 +291,8 @@ def test_linear_on_feature_maps_and_outputs_with_several_axes():
         torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-12)
 
 
-def test_closed_form_kernel_of_a_set_with_itself_from_the_upper_triangle_of_tiles():
-    # from 256 points on, K(x, x) of a network of ntklab.networks is tiled (upper triangle)
+def test_closed_form_kernel_of_a_set_with_itself_from_the_upper_triangle():
+    # from 256 points on, ShallowNTK's K(x, x) takes Gram matrices from strips (upper triangle)
     from ntklab.networks import ShallowNTK
 
     net = ShallowNTK(3, 32, seed=0)
