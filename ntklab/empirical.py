@@ -26,17 +26,26 @@ is ``"full"``, the kernel that drives the linearized dynamics of the network exa
   module with a ``structured_ntk(x1, x2)`` method), the closed form in which each layer
   contributes the elementwise product of two N1 x N2 Gram matrices (of layer inputs and of
   backpropagated derivatives); no per-parameter Jacobian.  The same for the user's own
-  ``nn.Sequential`` stacks (nested allowed) of ``nn.Linear``, ``nn.Flatten`` and elementwise
-  activations (``nn.ReLU``, ``nn.Tanh``, ``nn.GELU``, ...): one forward pass stores each Linear
-  layer's input ``a_l``, one backward pass its output derivatives ``delta_l^o = df_o/dh_l``
-  (activation slopes by autograd, so ReLU'(0) = 0 as in the Jacobian path), and
-  ``Theta_oo' = sum_l (a_l.a_l' [weight trainable] + [bias trainable]) (delta_l^o.delta_l^o')``
-  (Novak et al. 2022's structured derivatives); a frozen layer contributes nothing;
-* ``"auto"``: ``"structured"`` where available (and ``create_graph`` is off), else
-  ``"jacobian"``.
+  ``nn.Sequential`` stacks (nested allowed) of ``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d``
+  (any stride, padding, padding mode, dilation, groups; bias or not), pooling (``nn.AvgPool``,
+  ``nn.MaxPool``, ``nn.AdaptiveAvgPool``, ``nn.AdaptiveMaxPool``, 1d and 2d), ``nn.Flatten``
+  and elementwise activations (``nn.ReLU``, ``nn.Tanh``, ``nn.GELU``, ...): one forward pass
+  stores each weighted layer's input, one backward pass its output derivatives
+  ``D^o = df_o/dh`` (routed through activations and pooling by autograd, so ReLU'(0) = 0 and
+  max-pooling ties as in the Jacobian path), and each layer adds
+  ``sum_st (P_n^T P_m)_st (D_n^o^T D_m^p)_st [weight] + (D_n^o 1).(D_m^p 1) [bias]`` with
+  ``P`` the input's patches (``unfold``; for a Linear on flat inputs ``a_n . a_m``), by the
+  cheaper of two contraction orders (Novak et al. 2022's structured derivatives; see
+  :mod:`ntklab._structured`); a frozen weight or bias contributes nothing;
+* ``"auto"``: :func:`choose_method`: ``"structured"`` where the model is recognized (and
+  ``create_graph`` is off), else ``"jacobian"`` or ``"ntk_vp"`` by the cost model of PyTorch's
+  NTK tutorial, ``N O [FP] + N^2 O^2 P`` against ``N^2 O [FP]``.
 
-Work is tiled over inputs (``batch_size`` points of ``x1`` and of ``x2`` at a time), so memory
-stays bounded by the tile's Jacobians plus the output.
+The Jacobian path computes every point's Jacobian once (in tiles of ``batch_size`` points)
+and contracts them in one product when all Jacobians fit in about 2 GiB; otherwise it works
+in tiles of ``x1`` and ``x2``, each ``x1`` tile's Jacobian computed once per row of tiles.
+NTK-vector products work in tiles, so memory stays bounded by a tile's products plus the
+output.
 
 Dtypes follow :func:`ntklab.validation.as_tensor_like`: a floating tensor input must have the
 dtype of the model's parameters (``TypeError`` naming both otherwise); numpy arrays and Python
@@ -55,17 +64,21 @@ from typing import Any
 import torch
 from torch import nn
 from torch.func import functional_call, jacrev, vjp, vmap
+from torch.utils.flop_counter import FlopCounterMode
 
+from . import _structured
 from ._activations import quiet_jvp as jvp
 from .validation import as_tensor_like, check_choice, check_positive_int
 
-__all__ = ["METHODS", "OUTPUTS", "jacobian", "nngp", "ntk", "ntk_by_parameter"]
+__all__ = ["METHODS", "OUTPUTS", "choose_method", "jacobian", "nngp", "ntk", "ntk_by_parameter"]
 
 METHODS = ("auto", "jacobian", "ntk_vp", "structured")
 OUTPUTS = ("full", "diagonal", "trace")
 
 # "auto" tiles the Jacobian path so one tile's Jacobian holds at most this many numbers
 _AUTO_JACOBIAN_ENTRIES = 2**27  # 1 GiB of float64
+# the Jacobians of all points are kept (computed once, one contraction) up to this many numbers
+_ONE_PASS = 2**28  # 2 GiB of float64
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,6 +129,16 @@ def _inputs(model, ref, x1, x2, names=("x1", "x2")):
             f"{n1} must have {width} columns (the model's input dimension), "
             f"got shape {tuple(x1.shape)}"
         )
+    first = next(iter(model), None) if isinstance(model, nn.Sequential) else None
+    while isinstance(first, nn.Sequential):
+        first = next(iter(first), None)
+    if isinstance(first, nn.Conv1d | nn.Conv2d):
+        dims = 3 if isinstance(first, nn.Conv1d) else 4
+        if x1.dim() != dims or x1.shape[1] != first.in_channels:
+            raise ValueError(
+                f"{n1} must have shape (N, {first.in_channels}, {'L' if dims == 3 else 'H, W'}) "
+                f"for the model's first layer {type(first).__name__}, got shape {tuple(x1.shape)}"
+            )
     if x2 is None:
         return x1, x1
     x2 = as_tensor_like(x2, n2, ref, "the model")
@@ -192,13 +215,7 @@ def _jacobian(model, params, x) -> torch.Tensor:
     return torch.cat(list(_jacobians(model, params, x).values()), dim=2)
 
 
-def _ntk_jacobian_block(model, params, xa, xb, same, outputs) -> torch.Tensor:
-    ja = _jacobian(model, params, xa)
-    jb = ja if same else _jacobian(model, params, xb)
-    return _contract(ja, jb, outputs)
-
-
-def _ntk_vp_block(model, params, xa, xb, same, outputs) -> torch.Tensor:
+def _ntk_vp_block(model, params, xa, xb, outputs) -> torch.Tensor:
     def fa(p):
         return functional_call(model, p, (xa,)).reshape(xa.shape[0], -1)
 
@@ -218,125 +235,123 @@ def _ntk_vp_block(model, params, xa, xb, same, outputs) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------
-# structured kernels of the user's own nn.Sequential stacks
+# the choice of method: a cost model
 # --------------------------------------------------------------------------------------------
 
-# elementwise activations: their derivative is the gradient of the sum (a diagonal Jacobian)
-_ELEMENTWISE = (
-    nn.ReLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.GELU,
-    nn.ELU,
-    nn.SiLU,
-    nn.Softplus,
-    nn.LeakyReLU,
-    nn.Identity,
-    nn.Hardtanh,
-    nn.Mish,
-    nn.SELU,
-    nn.CELU,
-    nn.Tanhshrink,
-    nn.Softsign,
-)
+
+def _forward_flops(model, params, x) -> int:
+    """[FP]: multiply-adds of a forward pass for one point (matrix products and convolutions,
+    counted by ``torch.utils.flop_counter``; ``P`` if the counter sees none)."""
+    counter = FlopCounterMode(display=False)
+    detached = {k: v.detach() for k, v in params.items()}
+    with torch.no_grad(), counter:
+        functional_call(model, detached, (x[:1].detach(),))
+    flops = counter.get_total_flops() // 2
+    return flops if flops > 0 else sum(p.numel() for p in params.values())
 
 
-def _sequential_layers(model: nn.Module) -> list[nn.Module] | None:
-    """The flat list of layers if ``model`` is an ``nn.Sequential`` (nested allowed) of
-    ``nn.Linear``, ``nn.Flatten`` and parameter-free elementwise activations, else ``None``."""
-    if not isinstance(model, nn.Sequential):
-        return None
-    layers: list[nn.Module] = []
-    for m in model:
-        if isinstance(m, nn.Sequential):
-            inner = _sequential_layers(m)
-            if inner is None:
-                return None
-            layers += inner
-        elif isinstance(m, nn.Linear | nn.Flatten) or (
-            isinstance(m, _ELEMENTWISE) and not any(True for _ in m.parameters())
-        ):
-            layers.append(m)
-        else:
-            return None
-    if not any(isinstance(m, nn.Linear) for m in layers):
-        return None
-    return layers
+def _method_costs(model, params, x1, x2, same, o, outputs) -> dict[str, int]:
+    """The cost model of PyTorch's NTK tutorial, in multiply-adds (see :func:`choose_method`)."""
+    n1, n2 = x1.shape[0], x2.shape[0]
+    p = sum(v.numel() for v in params.values())
+    fp = _forward_flops(model, params, x1)
+    pairs = o * o if outputs == "full" else o
+    return {
+        "jacobian": (n1 + (0 if same else n2)) * o * fp + n1 * n2 * pairs * p,
+        "ntk_vp": (n1 + n2) * n2 * o * fp,
+    }
 
 
-def _sequential_pass(layers, x):
-    """Inputs of every Linear layer and ``df_o/dh`` at its output: lists of (N, n_in) and
-    (N, O, n_out), plus the Linear modules, by one forward and one explicit backward pass."""
-    inputs, derivs, linears, tape = [], [], [], []
-    h = x
-    for m in layers:
-        if isinstance(m, nn.Linear):
-            if h.dim() != 2:
-                raise _NotStructured
-            inputs.append(h)
-            linears.append(m)
-            tape.append(("linear", m))
-            h = m(h)
-        elif isinstance(m, nn.Flatten):
-            tape.append(("reshape", h.shape))
-            h = m(h)
-        else:
-            with torch.enable_grad():
-                z = h.detach().requires_grad_(True)
-                (slope,) = torch.autograd.grad(m(z).sum(), z)
-            tape.append(("scale", slope))
-            h = m(h)
-    if h.dim() != 2:
-        raise _NotStructured
-    n, o = h.shape
-    delta = torch.eye(o, dtype=h.dtype, device=h.device).expand(n, o, o)  # df/dh at the output
-    for kind, item in reversed(tape):
-        if kind == "linear":
-            derivs.append(delta)
-            delta = delta @ item.weight
-        elif kind == "scale":
-            delta = delta * item.reshape(n, 1, -1)
-        # a reshape changes nothing: delta stays flat (N, O, features)
-    derivs.reverse()
-    return inputs, derivs, linears
+def _structured_reason(model, frozen) -> str | None:
+    """Why the structured path does not apply to ``model`` (``None`` if it does)."""
+    if hasattr(model, "structured_ntk"):
+        return (
+            "model has frozen parameters (requires_grad=False), which its closed form "
+            "structured_ntk sums over"
+            if frozen
+            else None
+        )
+    return _structured.unsupported_layer(model)
 
 
-class _NotStructured(Exception):
-    """The stack cannot be handled by the structured path (e.g. a Linear on non-flat input)."""
+def choose_method(
+    model: nn.Module,
+    x1: Any,
+    x2: Any = None,
+    *,
+    outputs: str = "full",
+    create_graph: bool = False,
+) -> str:
+    """The method ``ntk(..., method="auto")`` uses for these arguments.
 
+    ``"structured"`` wherever it applies (a network of :mod:`ntklab.networks` with all
+    parameters trainable, or a supported ``nn.Sequential``; not with ``create_graph``).
+    Otherwise the cheaper of the two general methods by the cost model of PyTorch's NTK
+    tutorial (pytorch.org/tutorials/intermediate/neural_tangent_kernels.html), in
+    multiply-adds, with ``[FP]`` the cost of a forward pass for one point (counted by
+    ``torch.utils.flop_counter``), ``P`` the number of trainable parameters and ``Q`` the
+    output pairs per point pair (``O^2`` for ``"full"``, ``O`` otherwise)::
 
-def _sequential_ntk(layers, xa, xb, same, outputs):
-    """The tangent kernel of a Sequential stack as a sum over Linear layers of
-    ``(a . a' [weight trainable] + [bias trainable]) (delta . delta')`` (no Jacobians)."""
-    in_a, de_a, linears = _sequential_pass(layers, xa)
-    in_b, de_b = (in_a, de_a) if same else _sequential_pass(layers, xb)[:2]
-    o = de_a[0].shape[1]
-    out = 0
-    for m, aa, ab, da, db in zip(linears, in_a, in_b, de_a, de_b, strict=True):
-        w_on = m.weight.requires_grad
-        b_on = m.bias is not None and m.bias.requires_grad
-        if not (w_on or b_on):
-            continue  # a frozen layer contributes nothing
-        gram = aa @ ab.T if w_on else aa.new_zeros(aa.shape[0], ab.shape[0])
-        if b_on:
-            gram = gram + 1
-        if o == 1:
-            out = out + gram * (da[:, 0] @ db[:, 0].T)
-        elif outputs == "full":
-            out = out + gram[:, :, None, None] * torch.einsum("aon,bpn->abop", da, db)
-        else:  # (O, Na, Nb): one matrix product per output
-            dd = torch.bmm(da.transpose(0, 1), db.permute(1, 2, 0)).permute(1, 2, 0)
-            out = out + gram[:, :, None] * dd
-    if isinstance(out, int):
-        raise ValueError("model has no trainable parameters: its tangent kernel is empty")
-    if o > 1 and outputs == "trace":
-        out = out.mean(-1)
-    return out
+        jacobian:  (N1 + N2) O [FP] + N1 N2 Q P      (N2 dropped when x2 is None)
+        ntk_vp:    (N1 + N2) N2 O [FP]
+
+    i.e. the tutorial's ``N O [FP] + N^2 O^2 P`` against ``N^2 O [FP]``; ties go to
+    ``"jacobian"``.
+
+    Parameters
+    ----------
+    model, x1, x2, outputs, create_graph
+        As for :func:`ntk`.
+
+    Returns
+    -------
+    str
+        ``"structured"``, ``"jacobian"`` or ``"ntk_vp"``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As for :func:`ntk`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from ntklab import empirical
+    >>> net = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 1))
+    >>> empirical.choose_method(net.double(), torch.ones(3, 1, 4, dtype=torch.float64))
+    'structured'
+    >>> def normed(d_out):  # a LayerNorm: no structured path
+    ...     return nn.Sequential(nn.Linear(16, 8), nn.LayerNorm(8), nn.Linear(8, d_out)).double()
+    >>> x = torch.ones(3, 16, dtype=torch.float64)
+    >>> empirical.choose_method(normed(1), x), empirical.choose_method(normed(16), x)
+    ('jacobian', 'ntk_vp')
+    """
+    params = _check_model(model, create_graph)
+    outputs = check_choice(outputs, "outputs", OUTPUTS)
+    ref = next(iter(params.values()))
+    x1, x2 = _inputs(model, ref, x1, x2)
+    frozen = any(not p.requires_grad for p in model.parameters())
+    if _structured_reason(model, frozen) is None and not create_graph:
+        return "structured"
+    o = _output_width(model, params, x1)
+    costs = _method_costs(model, params, x1, x2, x2 is x1, o, outputs)
+    return "ntk_vp" if costs["ntk_vp"] < costs["jacobian"] else "jacobian"
 
 
 # --------------------------------------------------------------------------------------------
 # public functions
 # --------------------------------------------------------------------------------------------
+
+
+def _mirror(block: torch.Tensor) -> torch.Tensor:
+    """The transposed block (over points, and over outputs for a full kernel)."""
+    t = block.transpose(0, 1)
+    return t.transpose(2, 3) if t.dim() == 4 else t
+
+
+def _tiled_jacobians(model, params, x, bs) -> list[torch.Tensor]:
+    return [_jacobian(model, params, x[i : i + bs]) for i in range(0, x.shape[0], bs)]
 
 
 def ntk(
@@ -368,14 +383,16 @@ def ntk(
         How O outputs per point enter (see the module docs; ``"trace"`` is the mean over
         outputs, neural-tangents' ``trace_axes=(-1,)``).
     method : {"auto", "jacobian", "ntk_vp", "structured"}, default "auto"
-        See the module docs.
+        See the module docs; ``"auto"`` takes :func:`choose_method`'s choice.
     batch_size : int, optional
-        Points of ``x1`` and of ``x2`` per tile (``None``: one tile for ``"structured"``,
-        tiles of bounded Jacobian size for the others).
+        Points of ``x1`` and of ``x2`` per tile of the Jacobian and NTK-vector-product
+        methods (``None``: tiles of bounded Jacobian size).  The Jacobians of all tiles are
+        computed once and kept when they fit in about 2 GiB of float64, else each tile of
+        ``x1`` once per row of tiles.  ``"structured"`` works in one pass.
     create_graph : bool, default False
         Keep the autograd graph, so the kernel is differentiable in the model's parameters
-        and in ``x1``, ``x2`` (``"structured"`` is then refused and ``"auto"`` uses
-        ``"jacobian"``).
+        and in ``x1``, ``x2`` (``"structured"`` is then refused and ``"auto"`` chooses between
+        ``"jacobian"`` and ``"ntk_vp"``).
 
     Returns
     -------
@@ -392,9 +409,9 @@ def ntk(
     ValueError
         Inputs of the wrong shape or not finite, an unknown ``outputs`` or ``method``,
         ``"structured"`` for a model that is neither a network with ``structured_ntk`` (all
-        parameters trainable) nor a recognized ``nn.Sequential``, or with ``create_graph``,
-        ``batch_size < 1``, a model without trainable parameters or with no output row per
-        point.
+        parameters trainable) nor a supported ``nn.Sequential`` (the message names the
+        first unsupported layer), or with ``create_graph``, ``batch_size < 1``, a model
+        without trainable parameters or with no output row per point.
 
     Examples
     --------
@@ -417,77 +434,73 @@ def ntk(
     params = _check_model(model, create_graph)
     outputs = check_choice(outputs, "outputs", OUTPUTS)
     method = check_choice(method, "method", METHODS)
-    explicit = method == "structured"
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
-    # the closed forms of ntklab.networks sum over every layer; a frozen layer must not
-    # contribute, which the Sequential path respects layer by layer
     frozen = any(not p.requires_grad for p in model.parameters())
-    closed = hasattr(model, "structured_ntk") and not frozen
-    layers = None if closed else _sequential_layers(model)
-    if method == "structured" and frozen and hasattr(model, "structured_ntk"):
-        raise ValueError(
-            "method='structured' sums over every parameter, but model has frozen parameters "
-            "(requires_grad=False): use 'jacobian' or 'ntk_vp', which contract the trainable ones"
-        )
-    if method == "structured" and not (closed or layers):
-        raise ValueError(
-            "method='structured' needs a network of ntklab.networks (a structured_ntk method, "
-            "all parameters trainable) or an nn.Sequential of nn.Linear, nn.Flatten and "
-            f"elementwise activations; got {type(model).__name__}: use 'jacobian' or 'ntk_vp'"
-        )
-    if method == "structured" and create_graph:
-        raise ValueError(
-            "method='structured' is not differentiable: with create_graph=True use "
-            "'jacobian' or 'ntk_vp'"
-        )
-    if method == "auto":
-        method = "structured" if (closed or layers) and not create_graph else "jacobian"
+    if method == "structured":
+        reason = _structured_reason(model, frozen)
+        if reason is not None:
+            raise ValueError(
+                "method='structured' needs a network of ntklab.networks (a structured_ntk "
+                "method, all parameters trainable) or an nn.Sequential of nn.Linear, "
+                "nn.Conv1d/2d, pooling, nn.Flatten and elementwise activations; "
+                f"{reason}: use 'jacobian' or 'ntk_vp'"
+            )
+        if create_graph:
+            raise ValueError(
+                "method='structured' is not differentiable: with create_graph=True use "
+                "'jacobian' or 'ntk_vp'"
+            )
     ref = next(iter(params.values()))
     x1, x2 = _inputs(model, ref, x1, x2)
     same = x2 is x1
+    if method == "auto":
+        method = choose_method(
+            model, x1, None if same else x2, outputs=outputs, create_graph=create_graph
+        )
 
     n1, n2 = x1.shape[0], x2.shape[0]
     o = _output_width(model, params, x1)
-    if method == "structured" and layers:
-        try:
-            with torch.no_grad():
-                k = _sequential_ntk(layers, x1, x2, same, outputs)
-            return _symmetrize(k) if same else k
-        except _NotStructured:
-            if explicit:
-                raise ValueError(
-                    "method='structured': a Linear layer of model receives inputs that are "
-                    "not flat (N, features): use 'jacobian' or 'ntk_vp'"
-                ) from None
-            method = "jacobian"
+    if method == "structured" and not hasattr(model, "structured_ntk"):
+        with torch.no_grad():
+            k = _structured.sequential_ntk(
+                _structured.sequential_layers(model), x1, x2, same, outputs, o
+            )
+        k = _squeeze_single_output(k, o)
+        return _symmetrize(k) if same else k
+    n_params = sum(p.numel() for p in params.values())
     if method == "structured":
         bs = batch_size or max(n1, n2)
     elif batch_size is None:
-        n_params = sum(p.numel() for p in params.values())
         bs = max(1, min(max(n1, n2), _AUTO_JACOBIAN_ENTRIES // max(1, n_params * o)))
     else:
         bs = batch_size
     shape = {"full": (n1, n2, o, o), "diagonal": (n1, n2, o), "trace": (n1, n2)}[outputs]
     out = torch.empty(shape if o > 1 else (n1, n2), dtype=ref.dtype, device=ref.device)
     with torch.enable_grad() if create_graph else torch.no_grad():
-        for i0 in range(0, n1, bs):
-            xa = x1[i0 : i0 + bs]
-            for j0 in range(i0 if same else 0, n2, bs):
-                xb = x2[j0 : j0 + bs]
-                diag = same and j0 == i0
-                if method == "structured":
-                    block = _reduce(model.structured_ntk(xa, xa if diag else xb), outputs)
-                else:
-                    fn = _ntk_jacobian_block if method == "jacobian" else _ntk_vp_block
-                    block = fn(model, params, xa, xb, diag, outputs)
-                block = _squeeze_single_output(block, o)
-                out[i0 : i0 + bs, j0 : j0 + bs] = block
-                if same and not diag:
-                    mirror = block.transpose(0, 1)
-                    out[j0 : j0 + bs, i0 : i0 + bs] = (
-                        mirror.transpose(2, 3) if mirror.dim() == 4 else mirror
-                    )
+        if method == "jacobian" and (n1 + (0 if same else n2)) * o * n_params <= _ONE_PASS:
+            # one pass: every point's Jacobian once, then one contraction
+            j1 = torch.cat(_tiled_jacobians(model, params, x1, bs))
+            j2 = j1 if same else torch.cat(_tiled_jacobians(model, params, x2, bs))
+            out = _squeeze_single_output(_contract(j1, j2, outputs), o)
+        else:
+            for i0 in range(0, n1, bs):
+                xa = x1[i0 : i0 + bs]
+                ja = _jacobian(model, params, xa) if method == "jacobian" else None
+                for j0 in range(i0 if same else 0, n2, bs):
+                    xb = x2[j0 : j0 + bs]
+                    diag = same and j0 == i0
+                    if method == "structured":
+                        block = _reduce(model.structured_ntk(xa, xa if diag else xb), outputs)
+                    elif method == "jacobian":
+                        jb = ja if diag else _jacobian(model, params, xb)
+                        block = _contract(ja, jb, outputs)
+                    else:
+                        block = _ntk_vp_block(model, params, xa, xb, outputs)
+                    block = _squeeze_single_output(block, o)
+                    out[i0 : i0 + bs, j0 : j0 + bs] = block
+                    if same and not diag:
+                        out[j0 : j0 + bs, i0 : i0 + bs] = _mirror(block)
         if same:
             out = _symmetrize(out)  # exact symmetry, also within the diagonal tiles
     return out if create_graph else out.detach()

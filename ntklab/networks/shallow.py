@@ -36,6 +36,22 @@ def _draw(shape, init: str, gen: torch.Generator) -> torch.Tensor:
     return (2 * torch.rand(shape, generator=gen, dtype=torch.float64) - 1) * _SQRT3
 
 
+def _self_gram(a: torch.Tensor, strips: int = 8) -> torch.Tensor:
+    """``a a^T`` from strips of rows against the columns right of the diagonal (about 9/16 of
+    the products); the lower triangle mirrored, so only the diagonal tiles can be asymmetric
+    in the last bit."""
+    n = a.shape[0]
+    if n < 256:  # too small for the strips to pay
+        return a @ a.T
+    step = -(-n // strips)
+    out = a.new_empty(n, n)
+    for i in range(0, n, step):
+        strip = a[i : i + step] @ a[i:].T
+        out[i : i + step, i:] = strip
+        out[i:, i : i + step] = strip.T
+    return out
+
+
 class _Shallow(nn.Module):
     def __init__(self, d, width, activation, init, seed, generator, dtype, device):
         super().__init__()
@@ -74,11 +90,15 @@ class _Shallow(nn.Module):
         """Tangent kernel (N1, N2) in closed form, without Jacobians (see the class docs).
 
         ``x1`` (N1, d) and ``x2`` (N2, d) are not checked here; :func:`ntklab.empirical.ntk`
-        checks them and calls this for ``method="structured"``.
+        checks them and calls this for ``method="structured"``; ``x2 is x1`` (K(x, x)) takes
+        the features once and the Gram matrices from their upper triangle.
         """
-        h1, h2 = self._hidden(x1), self._hidden(x2)
-        g1, g2 = self.v * self._act.dphi(h1), self.v * self._act.dphi(h2)
-        a1, a2 = self._act.phi(h1), self._act.phi(h2)
+        h1 = self._hidden(x1)
+        g1, a1 = self.v * self._act.dphi(h1), self._act.phi(h1)
+        if x2 is x1:
+            return self._combine(_self_gram(x1), _self_gram(g1), _self_gram(a1))
+        h2 = self._hidden(x2)
+        g2, a2 = self.v * self._act.dphi(h2), self._act.phi(h2)
         return self._combine(x1 @ x2.T, g1 @ g2.T, a1 @ a2.T)
 
 
