@@ -95,7 +95,7 @@ test: $(SETUP)
 lint: $(SETUP)
 	$(BIN)/ruff check ntklab tests benchmarks tools
 	$(BIN)/ruff format --check ntklab tests benchmarks tools
-	$(BIN)/python tools/format_cells.py --check $(CHAPTERS)
+	$(BIN)/python tools/format_cells.py --check book/*.md
 
 bench: $(SETUP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -58,7 +58,7 @@ def _wrap_comments(code: str) -> str:
     return "".join(out)
 
 
-STRING_LINE = re.compile(r'^(\s*)(f?)"(.*)"(,?)\n?$')
+STRING_LINE = re.compile(r'^(\s*)(f?)"(?!")(.*)(?<!")"(,?)\n?$')
 
 
 def _split_strings(code: str) -> str:
@@ -96,14 +96,20 @@ def format_text(text: str) -> str:
     return CELL.sub(one, text)
 
 
+# code shown but not executed (e.g. inside a solution)
+SHOWN = re.compile(r"^```python\n(.*?)^```$", re.S | re.M)
+
+
 def long_lines(text: str) -> list[tuple[int, int]]:
+    """(line number, length) of every code line wider than the box, cells and shown code."""
     out = []
-    for m in CELL.finditer(text):
-        start = text.count("\n", 0, m.start(3)) + 1
-        for i, line in enumerate(m.group(3).splitlines()):
-            if len(line) > WIDTH:
-                out.append((start + i, len(line)))
-    return out
+    for pattern, group in ((CELL, 3), (SHOWN, 1)):
+        for m in pattern.finditer(text):
+            start = text.count("\n", 0, m.start(group)) + 1
+            for i, line in enumerate(m.group(group).splitlines()):
+                if len(line) > WIDTH:
+                    out.append((start + i, len(line)))
+    return sorted(out)
 
 
 def main() -> int:

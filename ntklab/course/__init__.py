@@ -17,6 +17,7 @@ kernels, predictions, dynamics) is in the other subpackages of :mod:`ntklab`.
 * :mod:`ntklab.course.smooth_activations` - chapter 6, Bietti & Mairal's Proposition 9;
 * :mod:`ntklab.course.generalization` - chapter 7, the generalization bounds of the slides;
 * :mod:`ntklab.course.convolutional` - chapter 8, kernel and CNN classifiers on the digits;
+* :mod:`ntklab.course.report` - the one visible line of a chapter's hidden check;
 * :mod:`ntklab.course.stats` - power-law fits and binomial intervals used by the checks;
 * :mod:`ntklab.course.plotting` - the course's figure style.
 """
@@ -35,6 +36,7 @@ _SUBMODULES = (
     "lazy_relu",
     "lazy_training",
     "plotting",
+    "report",
     "smooth_activations",
     "stats",
     "wide_training",

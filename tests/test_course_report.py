@@ -1,0 +1,17 @@
+import pytest
+
+from ntklab.course.report import BOX_WIDTH, checked
+
+
+def test_checked_wraps_to_the_box(capsys):
+    words = ["Checked:"] + [f"word{i}" for i in range(40)]
+    text = checked(*words)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 1
+    assert max(map(len, lines)) <= BOX_WIDTH
+    assert " ".join(text.split()) == " ".join(words)
+
+
+def test_checked_refuses_a_tiny_width():
+    with pytest.raises(ValueError, match="width"):
+        checked("x", width=5)
