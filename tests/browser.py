@@ -229,6 +229,8 @@ PAGE_REPORT_JS = """
 # A display equation is "cut" when its typeset math is wider than its box; it "scrolls" when the box
 # scrolls sideways (overflow-x auto/scroll), so that the reader can reach the rest ("cutScroll"),
 # and it is "cueless" when it scrolls without a visible cue (no shadow or fade on its box).
+# "pageWidth" is the width the page lays out to (wider than the window: the reader scrolls the
+# whole page sideways), and "overflowing" names the outermost elements that stick out.
 # "ipynb": the page links a .ipynb (the theme's download button lists the executed notebook).
 LAYOUT_REPORT_JS = """
 (async () => {
@@ -272,8 +274,23 @@ LAYOUT_REPORT_JS = """
   }).map(i => (i.getAttribute('src') || '').slice(-60));
   const headings = Array.from(document.querySelectorAll('h2')).map(h => text(h));
   const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));
+  // what makes the page wider than the window: elements sticking out on the right that no
+  // scrolling or clipping box around them holds in
+  const W = document.documentElement.clientWidth;
+  const inBox = e => {
+    for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== 'visible') return true;
+    }
+    return false;
+  };
+  const overflowing = Array.from(document.querySelectorAll('article *'))
+    .filter(e => e.getBoundingClientRect().right > W + 1 && !inBox(e))
+    .filter(e => !(e.parentElement && e.parentElement.getBoundingClientRect().right > W + 1
+                   && !inBox(e.parentElement)))
+    .map(e => e.tagName.toLowerCase() + ': ' + text(e)).slice(0, 5);
   return {
     width: window.innerWidth,
+    pageWidth: document.documentElement.scrollWidth, overflowing,
     ndisplay: displays.length, cut, cutScroll, cueless,
     ncode: pres.length, widePre,
     visibleLines,

@@ -158,9 +158,13 @@ def test_chapter_reads_at_1280px(browser_page, rel):
 
 
 @pytest.mark.parametrize("rel", _chapters() or ["book/ch01_linearization.html"])
-def test_chapter_displays_scroll_with_a_cue_at_400px(browser_page, rel):
+def test_chapter_fits_a_phone_at_400px(browser_page, rel):
     report = _layout(browser_page, rel, 400)
     assert not report["cut"], f"{rel} at 400 px: displays cut off, not scrollable: {report['cut']}"
     assert not report["cueless"], (
         f"{rel} at 400 px: displays scroll without a visible cue: {report['cueless'][:3]}"
+    )
+    assert report["pageWidth"] <= report["width"] + 1, (
+        f"{rel} at 400 px: the page is {report['pageWidth']} px wide; sticking out: "
+        f"{report['overflowing']}"
     )
