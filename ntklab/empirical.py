@@ -36,7 +36,7 @@ is ``"full"``, the kernel that drives the linearized dynamics of the network exa
   ``sum_st (P_n^T P_m)_st (D_n^o^T D_m^p)_st [weight] + (D_n^o 1).(D_m^p 1) [bias]`` with
   ``P`` the input's patches (``unfold``; for a Linear on flat inputs ``a_n . a_m``), by the
   cheaper of two contraction orders (Novak et al. 2022's structured derivatives; see
-  :mod:`ntklab._structured`); a frozen weight or bias contributes nothing;
+  ``ntklab/_structured.py``); a frozen weight or bias contributes nothing;
 * ``"auto"``: :func:`choose_method`: ``"structured"`` where the model is recognized (and
   ``create_graph`` is off), else ``"jacobian"`` or ``"ntk_vp"`` by the cost model of PyTorch's
   NTK tutorial, ``N O [FP] + N^2 O^2 P`` against ``N^2 O [FP]``.

@@ -176,7 +176,7 @@ class Identity(_Elementwise):
 
 
 class Activation(_Elementwise):
-    """Any elementwise activation, by the quadrature of :mod:`ntklab._quadrature`.
+    """Any elementwise activation, by the quadrature of ``ntklab/_quadrature.py``.
 
     ``E[f(u) f(v)] = sum_k rho^k F_k(s) F_k(s')`` (Mehler's formula) with Hermite coefficients
     computed once per distinct variance, the series cut by a bound on its tail (relative
