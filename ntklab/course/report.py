@@ -11,8 +11,8 @@ __all__ = ["BOX_WIDTH", "checked"]
 BOX_WIDTH = 72
 
 
-def checked(*parts: object, width: int = BOX_WIDTH) -> str:
-    """Print (and return) a check's statement, the parts joined by spaces and wrapped.
+def checked(*parts: object, width: int = BOX_WIDTH) -> None:
+    """Print a check's statement, the parts joined by spaces and wrapped.
 
     Parameters
     ----------
@@ -21,11 +21,6 @@ def checked(*parts: object, width: int = BOX_WIDTH) -> str:
     width : int
         Largest line length (default :data:`BOX_WIDTH`).
 
-    Returns
-    -------
-    str
-        The printed text.
-
     Raises
     ------
     ValueError
@@ -33,11 +28,10 @@ def checked(*parts: object, width: int = BOX_WIDTH) -> str:
 
     Examples
     --------
-    >>> _ = checked("Checked: the Gram matrix is symmetric;", "error 0e+00")
+    >>> checked("Checked: the Gram matrix is symmetric;", "error 0e+00")
     Checked: the Gram matrix is symmetric; error 0e+00
     """
     if width < 20:
         raise ValueError(f"width must be at least 20 characters, got {width}")
-    text = textwrap.fill(" ".join(str(p) for p in parts), width)
-    print(text)
-    return text
+    # nothing returned: a notebook would show it again as the cell's value
+    print(textwrap.fill(" ".join(str(p) for p in parts), width))
