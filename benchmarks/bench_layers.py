@@ -75,7 +75,10 @@ def cntk(n: int, compile_too: bool) -> None:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        sys.exit(0)
+    args = [a for a in sys.argv[1:] if not a.startswith("-")]
     compile_too = "--no-compile" not in sys.argv
     if "--one" in sys.argv:
         cntk(int(args[0]), compile_too)
