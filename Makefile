@@ -9,7 +9,9 @@ STAMP        := $(VENV)/.ntklab-installed
 CHAPTERS     := $(shell grep -l '^kernelspec:' book/*.md)
 NBVAL_DIR    := .nbval
 NOTEBOOK_DIR := notebooks
-JB_FLAGS     ?= -W -n --keep-going
+# --all: Sphinx re-reads (so re-executes) only changed pages, but a change in ntklab changes
+# every chapter: build them all.
+JB_FLAGS     ?= -W -n --keep-going --all
 PYTEST_FLAGS ?=
 # NO_SETUP=1 skips the environment check (e.g. in a git worktree that borrows another .venv)
 SETUP        := $(if $(NO_SETUP),,$(STAMP))
