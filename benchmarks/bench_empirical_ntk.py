@@ -125,31 +125,35 @@ def main():
         f"median of {args.repeats} (min-max)"
     )
     rows = {int(r) for r in args.rows.split(",")}
-    for row, (name, model, x, tile, goal) in enumerate(cases(device), start=1):
-        if row not in rows:
-            continue
-        model, x = model.to(device), x.to(device)
-        ratios, t_base, t_ours, err = [], [], [], 0.0
-        method = empirical.choose_method(model, x)
-        base = tutorial_ntk(model, x[: 2 * tile], tile)  # warm-up: vmap's first call takes seconds
-        empirical.ntk(model, x[: 2 * tile])
-        del base
-        for _ in range(args.repeats):
-            tb, k_base = timed(lambda m=model, x=x, t=tile: tutorial_ntk(m, x, t), device)
-            to, k_ours = timed(lambda m=model, x=x: empirical.ntk(m, x), device)
-            ratios.append(tb / to)
-            t_base.append(tb)
-            t_ours.append(to)
-            rel = ((k_ours - k_base).abs().max() / k_base.abs().max()).item()
-            err = max(err, rel)
-            del k_base, k_ours
-        target = f", goal >= {goal}x" if goal else ""
-        print(
-            f"{name}: {statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})"
-            f"{target}; torch.func {statistics.median(t_base):.3f} s, ntklab auto "
-            f"({method}) {statistics.median(t_ours):.4f} s; max relative difference {err:.1e}"
-        )
-        assert err < 1e-10
+    for row, case in enumerate(cases(device), start=1):
+        if row in rows:
+            measure(*case, repeats=args.repeats, device=device)
+
+
+def measure(name, model, x, tile, goal, *, repeats, device):
+    """Print one row: the median ratio of the two times over ``repeats`` alternating calls,
+    after a warm-up call on each side (vmap's first call takes seconds)."""
+    model, x = model.to(device), x.to(device)
+    ratios, t_base, t_ours, err = [], [], [], 0.0
+    method = empirical.choose_method(model, x)
+    tutorial_ntk(model, x[: 2 * tile], tile)
+    empirical.ntk(model, x[: 2 * tile])
+    for _ in range(repeats):
+        tb, k_base = timed(lambda m=model, x=x, t=tile: tutorial_ntk(m, x, t), device)
+        to, k_ours = timed(lambda m=model, x=x: empirical.ntk(m, x), device)
+        ratios.append(tb / to)
+        t_base.append(tb)
+        t_ours.append(to)
+        rel = ((k_ours - k_base).abs().max() / k_base.abs().max()).item()
+        err = max(err, rel)
+        del k_base, k_ours
+    target = f", goal >= {goal}x" if goal else ""
+    print(
+        f"{name}: {statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})"
+        f"{target}; torch.func {statistics.median(t_base):.3f} s, ntklab auto "
+        f"({method}) {statistics.median(t_ours):.4f} s; max relative difference {err:.1e}"
+    )
+    assert err < 1e-10
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ ratio measured in this run (float64, CPU unless ``--device``):
    (Mehler's series with a tail bound) against the former default, the fixed Gauss-Hermite rule
    of order 96 (``quadrature_order=96``); both checked against nested adaptive quadrature
    (``scipy.integrate.quad``) on a few pairs, the diagonal and a large-norm point included.
-3. Empirical NTK of a two-layer ReLU ``nn.Sequential`` (d = 32, width 4096, N = 500):
-   ``empirical.ntk`` (``auto``: structured) against the Jacobian contraction by ``torch.func``
-   (``method="jacobian"``).
-4. The same for ``nn.Sequential`` Linear 32-2048-2048-1 with ReLU, N = 256.
+3. Empirical NTK of a two-layer ReLU network (``ShallowNTK``, d = 32, width 4096, N = 500):
+   ``empirical.ntk`` (``auto``: structured) against the PyTorch tutorial's Jacobian
+   contraction by ``torch.func``, as ``bench_empirical_ntk.py`` measures it.
+4. The same for the user's ``nn.Sequential`` Linear 32-2048-2048-1 with ReLU, N = 256.
 
     python benchmarks/bench_speed_table.py --nt-python /work/nt-venv/bin/python
     python benchmarks/bench_speed_table.py --rows 2 3   # a subset
@@ -24,17 +24,17 @@ ratio measured in this run (float64, CPU unless ``--device``):
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import os
 import subprocess
 import sys
 import time
 
+import bench_empirical_ntk
 import torch
-from torch import nn
 
-from ntklab import analytic, empirical
+from ntklab import analytic
+from ntklab.validation import resolve_device
 
 F64 = torch.float64
 
@@ -172,23 +172,14 @@ def row_tanh(args):
     )
 
 
-def _empirical_row(label, widths, n, args):
-    n = max(1, n // args.shrink)
-    torch.manual_seed(0)
-    mods = []
-    for a, b in itertools.pairwise(widths):
-        mods += [nn.Linear(a, b), nn.ReLU()]
-    net = nn.Sequential(*mods[:-1]).to(F64).to(args.device)
-    x = torch.randn(n, widths[0], dtype=F64, generator=torch.Generator().manual_seed(1))
-    x = x.to(args.device)
-    ours, k = best_of(lambda: empirical.ntk(net, x))
-    ref_t, ref = best_of(lambda: empirical.ntk(net, x, method="jacobian"), repeat=1)
-    diff = float((k - ref).abs().max() / ref.abs().max())
-    print(
-        f"{label} {'-'.join(map(str, widths))} N={n}: structured {ours:.2f} s, torch.func "
-        f"Jacobian contraction {ref_t:.2f} s: {ref_t / ours:.0f}x faster (max rel. difference "
-        f"{diff:.1e})"
-    )
+def _empirical_row(index, args):
+    """Rows 3 and 4 are the first two rows of ``bench_empirical_ntk.py``, measured its way
+    (one definition of each measurement)."""
+    device = resolve_device(args.device)
+    name, model, x, tile, goal = bench_empirical_ntk.cases(device)[index]
+    n = max(1, x.shape[0] // args.shrink)
+    print(f"{index + 3}. ", end="")
+    bench_empirical_ntk.measure(name, model, x[:n], tile, goal, repeats=args.repeat, device=device)
 
 
 def main():
@@ -210,8 +201,8 @@ def main():
     rows = {
         1: row_relu,
         2: row_tanh,
-        3: lambda a: _empirical_row("3. empirical NTK", [32, 4096, 1], 500, a),
-        4: lambda a: _empirical_row("4. empirical NTK", [32, 2048, 2048, 1], 256, a),
+        3: lambda a: _empirical_row(0, a),
+        4: lambda a: _empirical_row(1, a),
     }
     for r in args.rows:
         rows[r](args)
