@@ -42,8 +42,8 @@ average pooling on 1 x 8 x 8 images costs about 0.27 ms of CPU time per pair (3.
 earlier 16 MiB tiles and torch's own threads), so 500 images (125,250 pairs by symmetry) take
 about 34 s and add no measurable peak memory, and scikit-learn's 1,797 digits (1.6 million
 pairs) take 604 CPU-seconds (0.37 ms per pair; 316 s of wall time on 2 idle cores) and add
-118 MiB of peak memory (500 images: 28 s wall, +46 MiB).  ``kernels(..., compiled=True)`` runs the activation maps compiled
-by ``torch.compile`` (see ``ntklab/layers/_compile.py``).
+118 MiB of peak memory (500 images: 28 s wall, +46 MiB).  ``kernels(..., compiled=True)``
+runs the activation maps compiled by ``torch.compile`` (see ``ntklab/layers/_compile.py``).
 
 Fully connected chains, ``serial(Dense, act, Dense, ..., act, Dense)`` on vectors (nested
 ``serial`` flattened; an activation may end the chain), run on their own path
