@@ -24,13 +24,13 @@ ratio measured in this run (float64, CPU unless ``--device``):
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import subprocess
 import sys
 import time
 
 import bench_empirical_ntk
+import bench_quadrature
 import torch
 
 from ntklab import analytic
@@ -117,43 +117,12 @@ def row_relu(args):
     )
 
 
-def _adaptive_reference(xi, xj, depth, w_std, b_std):
-    from scipy import integrate
-
-    def quad(fn):
-        return integrate.quad(fn, -math.inf, math.inf, epsabs=1e-15, epsrel=1e-13, limit=400)[0]
-
-    def pdf(z):
-        return math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
-
-    def pair(f, q1, q2, c):
-        s1, s2 = math.sqrt(q1), math.sqrt(q2)
-        rho = max(-1.0, min(1.0, c / (s1 * s2)))
-        r = math.sqrt(max(0.0, 1 - rho * rho))
-        return quad(
-            lambda z1: f(s1 * z1) * quad(lambda z2: f(s2 * (rho * z1 + r * z2)) * pdf(z2)) * pdf(z1)
-        )
-
-    def square(s):
-        return quad(lambda z: math.tanh(s * z) ** 2 * pdf(z))
-
-    phi, dphi = math.tanh, lambda t: 1 - math.tanh(t) ** 2
-    w2, b2, d = w_std**2, b_std**2, len(xi)
-    qi, qj, c = (w2 * float(u @ v) / d + b2 for u, v in ((xi, xi), (xj, xj), (xi, xj)))
-    theta = c
-    for _ in range(depth):
-        e_phi, e_dphi = pair(phi, qi, qj, c), pair(dphi, qi, qj, c)
-        qi, qj = (w2 * square(math.sqrt(q)) + b2 for q in (qi, qj))
-        c = w2 * e_phi + b2
-        theta = c + w2 * e_dphi * theta
-    return c, theta
-
-
 def row_tanh(args):
     n, d = 500, 8
     x = torch.randn(n, d, dtype=F64, generator=torch.Generator().manual_seed(0))
     big = int(x.norm(dim=1).argmax())
-    kw = dict(depth=3, activation="tanh", W_std=1.5, b_std=0.2)
+    q = bench_quadrature  # its network: the reference below is for it
+    kw = dict(depth=q.DEPTH, activation="tanh", W_std=q.W_STD, b_std=q.B_STD)
     ours, k_new = best_of(lambda: analytic.mlp_kernels(x.to(args.device), **kw), repeat=2)
     old, k_old = best_of(
         lambda: analytic.mlp_kernels(x.to(args.device), quadrature_order=96, **kw), repeat=1
@@ -161,7 +130,7 @@ def row_tanh(args):
     pairs = [(big, big), (big, 1), (0, 0), (0, 1), (2, 3)]
     err = {"new": 0.0, "old": 0.0}
     for i, j in pairs:
-        ref = _adaptive_reference(x[i].numpy(), x[j].numpy(), 3, 1.5, 0.2)
+        ref = bench_quadrature.reference(x[i].numpy(), x[j].numpy())
         for name, k in (("new", k_new), ("old", k_old)):
             for mat, r in zip((k.nngp, k.ntk), ref, strict=True):
                 err[name] = max(err[name], abs(float(mat[i, j]) / r - 1))
