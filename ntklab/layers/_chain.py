@@ -44,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from .. import _memory
 from .._autograd import Ops, records_grad
 from ..validation import check_scalar_parameter
 from . import _compile
@@ -53,7 +54,7 @@ from .linear import Dense
 _STABLE_COS = 0.99  # above this |cosine|, angles are recomputed from the vectors
 _PAIR_CHUNK = 2**18  # pairs per chunk in the stable-angle fix-up
 _TILE_ENTRIES = {"cpu": 2**16, "other": 2**24}  # entries of one tile: cache-sized on a CPU
-_FUSED_TILE_ENTRIES = 2**18  # entries of one compiled row block (few rows: small diagonal tiles)
+_FUSED_TILE_ENTRIES = 2**20  # entries of one compiled row block
 COMPILE_MIN_WORK = 10**8
 """Pairs times ReLU layers from which a CPU call compiles a ReLU chain (when ``compiled`` is
 left to decide): below it, the first compilation costs more than it saves."""
@@ -130,14 +131,31 @@ def cos_sin(a1: torch.Tensor, a2: torch.Tensor, diag: bool, ops: Ops):
     return cos, sin, n1, n2
 
 
-def _relu_layer(s1, s2, cos, sin, w2, b2, bias, need_next, diag, ops, fused):
-    """One ReLU layer on centred Gaussian pairs with standard deviations s1, s2, angle (cos, sin),
-    followed by a Dense layer with ``W_std^2 = w2``, ``b_std^2 = b2`` (``bias``: ``b2 != 0``).
+def _relu_stds(s, params, flags):
+    """Standard deviations of the pre-activations before each ReLU layer of a run and after
+    the last (``s`` first), and their reciprocals where the layer has a bias (else None).
 
-    Returns ``Sigma_next = W_std^2 E[relu(a) relu(b)] + b_std^2``, ``E[step(a) step(b)]``, the
-    next standard deviations and (if ``need_next``) the next angle as (cos, sin), computed from
-    ``1 - J/pi`` without cancellation, ``J = sin t + (pi - t) cos t``.
+    They depend on one point only, so they are computed once per point, outside the pair loop.
     """
+    stds, invs = [s], [None]
+    for (w2, b2), (bias, _) in zip(params, flags, strict=True):
+        s = torch.sqrt(w2 * s * s / 2 + b2) if bias else (w2 / 2) ** 0.5 * s
+        stds.append(s)
+        invs.append(1 / s if bias else None)  # s >= b_std > 0
+    return stds, invs
+
+
+def _relu_layer(rows, cols, cos, sin, w2, b2, bias, need_next, diag, ops, fused):
+    """One ReLU layer on centred Gaussian pairs of angle (cos, sin), followed by a Dense layer
+    with ``W_std^2 = w2``, ``b_std^2 = b2`` (``bias``: ``b2 != 0``).
+
+    ``rows`` and ``cols`` are ``(s, s_next, 1 / s_next)`` of the two points of every pair: the
+    standard deviations before and after the layer (:func:`_relu_stds`).  Returns
+    ``Sigma_next = W_std^2 E[relu(a) relu(b)] + b_std^2``, ``E[step(a) step(b)]`` and (if
+    ``need_next``) the next angle as (cos, sin), computed from ``1 - J/pi`` without
+    cancellation, ``J = sin t + (pi - t) cos t``.
+    """
+    (s1, ns1, inv1), (s2, _, inv2) = rows, cols
     theta = torch.atan2(sin, cos)
     pm = torch.sub(math.pi, theta)  # pi - theta
     jay = torch.addcmul(sin, pm, cos)  # J(theta), E[relu relu] = s s' J / (2 pi)
@@ -146,17 +164,10 @@ def _relu_layer(s1, s2, cos, sin, w2, b2, bias, need_next, diag, ops, fused):
     if bias:
         sig = ops.add(sig, b2)
     dot = ops.mul(pm, 1 / (2 * math.pi))  # E[step step] = (pi - t) / (2 pi)
-    half = (w2 / 2) ** 0.5
-    if bias:
-        ns1 = torch.sqrt(w2 * s1 * s1 / 2 + b2)
-        ns2 = ns1 if s2 is s1 else torch.sqrt(w2 * s2 * s2 / 2 + b2)
-    else:
-        ns1 = half * s1
-        ns2 = ns1 if s2 is s1 else half * s2
     if diag:
         sig = ops.set_diagonal(sig, ns1 * ns1)
     if not need_next:
-        return sig, dot, ns1, ns2, None, None
+        return sig, dot, None, None
     # 1 - cos t = sin^2 / (1 + cos) where cos > 0; sin t - t cos t is O(t^3) but only enters
     # next to pi (1 - cos t) = O(t^2), so its rounding leaves the next angle accurate to eps.
     # (1 + |cos|: the branch not taken must not divide by zero either, or its gradient is NaN.)
@@ -169,9 +180,9 @@ def _relu_layer(s1, s2, cos, sin, w2, b2, bias, need_next, diag, ops, fused):
         # + 2 sqrt(A A') om), all terms >= 0
         aa = ops.mul(s12, w2 / 2)
         gap = ops.mul(ops.mul(aa * aa, om), 2 - om)
-        diff = half * (s1[:, None] - s2[None, :])
+        diff = (w2 / 2) ** 0.5 * (s1[:, None] - s2[None, :])
         gap = ops.add(gap, ops.mul(ops.addcmul(diff * diff, aa, om, value=2), b2))
-        inv = (1 / ns1)[:, None] * (1 / ns2)[None, :]  # ns >= b_std > 0
+        inv = inv1[:, None] * inv2[None, :]
         new_sin = ops.mul(ops.sqrt(gap), inv)
         new_cos = ops.clamp(sig * inv, -1, 1)
     else:
@@ -187,42 +198,76 @@ def _relu_layer(s1, s2, cos, sin, w2, b2, bias, need_next, diag, ops, fused):
             new_sin = ops.masked_fill(new_sin, zero, 0.0)
     if diag:
         new_cos, new_sin = ops.set_diagonal(new_cos, 1.0), ops.set_diagonal(new_sin, 0.0)
-    return sig, dot, ns1, ns2, new_cos, new_sin
+    return sig, dot, new_cos, new_sin
 
 
-def _relu_run(cos, sin, s1, s2, theta, params, flags, diag, grad, fused, out=None):
+def _relu_run(cos, sin, rows, cols, theta, params, flags, diag, grad, fused, out=None):
     """A run of ReLU layers, each followed by a Dense layer (or, last, by nothing).
 
-    ``params`` holds ``(W_std^2, b_std^2)`` per layer and ``flags`` ``(bias, dense)``; the
-    input ``theta`` (the NTK so far) is not modified.  Returns ``(Sigma, Theta, E[step step]
-    of the last layer, s1, s2, cos, sin)``, the angle of the output for a further ReLU run
-    (None after the last layer).  The same function runs eagerly and compiled (``fused``).
+    ``rows`` and ``cols`` are :func:`_relu_stds` of the two sets, ``params`` holds
+    ``(W_std^2, b_std^2)`` per layer and ``flags`` ``(bias, dense)``; the input ``theta`` (the
+    NTK so far) is not modified.  Returns ``(Sigma, Theta, E[step step] of the last layer,
+    cos, sin)``, the angle of the output for a further ReLU run (None after the last layer).
+    The same function runs eagerly and compiled (``fused``).
 
-    The compiled fast path of a whole chain gives ``sin=None`` (``cos``: the cosines of the
-    unit rows as they come) and ``out``, views of the outputs (and of their mirror images)
-    to write Sigma and Theta into; it returns whether a cosine exceeds 0.99 in absolute
-    value (then the caller recomputes the tile with the stable angles).
+    The compiled fast path of a whole chain (:func:`_fused_gram`) gives ``sin=None``
+    (``cos``: the cosines of the unit rows as they come), ``theta=None`` (the first layer's
+    Sigma is ``s s' cos``) and ``out``, views of the outputs to write Sigma and Theta into;
+    ``diag`` then says that column k of the block is row k's own point.  It returns whether a
+    cosine other than those exceeds 0.99 in absolute value (then the caller recomputes the
+    block with the stable angles).
     """
     ops = Ops(grad)
     sig = dot = near = None
-    if sin is None:
+    if out is not None:
         cos = cos.clamp(-1, 1)
-        near = (cos.abs() > _STABLE_COS).any()
+        far = cos.abs() > _STABLE_COS
+        if diag:  # a point with itself: angle 0, set exactly by the caller
+            row = torch.arange(cos.shape[0], device=cos.device)[:, None]
+            far = far & (row != torch.arange(cos.shape[1], device=cos.device)[None, :])
+        near = far.any()
         sin = torch.sqrt((1 - cos * cos).clamp(min=0))
+        theta = rows[0][0][:, None] * cols[0][0][None, :] * cos
+        diag = False
     last = len(params) - 1
     for k, ((w2, b2), (bias, dense)) in enumerate(zip(params, flags, strict=True)):
         need_next = k < last
-        sig, dot, s1, s2, cos, sin = _relu_layer(
-            s1, s2, cos, sin, w2, b2, bias, need_next, diag, ops, fused
+        sig, dot, cos, sin = _relu_layer(
+            (rows[0][k], rows[0][k + 1], rows[1][k + 1]),
+            (cols[0][k], cols[0][k + 1], cols[1][k + 1]),
+            cos,
+            sin,
+            w2,
+            b2,
+            bias,
+            need_next,
+            diag,
+            ops,
+            fused,
         )
         theta = theta * dot if k == 0 else ops.mul(theta, dot)  # never the caller's tensor
         if dense:
             theta = ops.add(ops.mul(theta, w2), sig)
     if out is not None:
-        for view, value in zip(out, (sig, theta, sig.T, theta.T), strict=False):
-            view.copy_(value)
+        out[0].copy_(sig)
+        out[1].copy_(theta)
         return near
-    return sig, theta, dot, s1, s2, cos, sin
+    return sig, theta, dot, cos, sin
+
+
+def _relu_diagonal(s, q, params, flags):
+    """Sigma and Theta of every point with itself after a run of ReLU layers from the first,
+    given the input norms ``s`` and ``q = |a|^2``: the operations :func:`_relu_run` does on the
+    diagonal of a tile (angle 0, ``E[step step] = 1/2``), so the numbers are the same."""
+    stds, _ = _relu_stds(s, params, flags)
+    theta = q
+    dot = math.pi * (1 / (2 * math.pi))
+    for k, ((w2, _), (_, dense)) in enumerate(zip(params, flags, strict=True)):
+        sig = stds[k + 1] * stds[k + 1]
+        theta = theta * dot
+        if dense:
+            theta = theta * w2 + sig
+    return sig, theta
 
 
 def _smooth_layer(act, q1, q2, c, same):
@@ -270,10 +315,21 @@ def _tile(a1, a2, diag, steps, ops, expectations):
                 # E[relu relu] and E[step step]: the last layer without weights
                 flags[-1] = (False, False)
                 params[-1] = (1.0, 0.0)
-            args = (cos, sin, s1, s2, c if theta is None else theta)
-            # eager: diagonal tiles, tiles with near angles, mixed chains (few pairs)
-            out = _call_run(args, params, flags, diag, ops.grad, False)
-            sigma, theta, dot, s1, s2, cos, sin = out
+            rows = _relu_stds(s1, params, flags)
+            cols = rows if diag else _relu_stds(s2, params, flags)
+            sigma, theta, dot, cos, sin = _relu_run(
+                cos,
+                sin,
+                rows,
+                cols,
+                c if theta is None else theta,
+                params,
+                flags,
+                diag,
+                ops.grad,
+                False,
+            )
+            s1, s2 = rows[0][-1], cols[0][-1]
             if expectations and run[-1] == len(steps) - 1:
                 return sigma, dot
             angle = (cos, sin, s1, s2) if cos is not None else None
@@ -304,25 +360,6 @@ def _tile(a1, a2, diag, steps, ops, expectations):
     return sigma, theta
 
 
-def _fast_chain(a1, a2, steps, out) -> bool:
-    """A ReLU chain's off-diagonal tile in one compiled pass, written into ``out``.
-
-    Everything elementwise (the angles of the inputs, every layer, the stores into the
-    outputs and their mirror images) is one loop; a tile with a cosine beyond 0.99 or a zero
-    input is left to the general path (returns False), which takes those angles from the
-    vectors.
-    """
-    n1, u1 = _norms_and_units(a1)
-    n2, u2 = _norms_and_units(a2)
-    if not (bool(n1.all()) and bool(n2.all())):
-        return False
-    params = [(w**2, b**2) for _, (w, b) in steps]
-    flags = tuple((b2 != 0, True) for _, b2 in params)
-    args = (u1 @ u2.T, None, n1, n2, a1 @ a2.T)
-    near = _call_run(args, params, flags, False, False, True, out=out)
-    return not bool(near)
-
-
 def _angle(a1, a2, sigma, q1, q2, diag, ops, first):
     """(cos, sin, s1, s2) of ``sigma``: from the input vectors (stable) or from the cosine."""
     if first:
@@ -336,15 +373,6 @@ def _angle(a1, a2, sigma, q1, q2, diag, ops, first):
     if diag:
         cos, sin = ops.set_diagonal(cos, 1.0), ops.set_diagonal(sin, 0.0)
     return cos, sin, s1, s2
-
-
-def _call_run(args, params, flags, diag, grad, fused, out=None):
-    if not fused:
-        return _relu_run(*args, params, flags, diag, grad, False)
-    # weights as 0-dim tensors: compiled once for all values, not once per value
-    like = args[0]
-    params = tuple(tuple(torch.tensor(v, dtype=like.dtype) for v in p) for p in params)
-    return _compile.call(_relu_run, *args, params, tuple(flags), diag, False, True, out)
 
 
 def chain_kernels(chain, x1, x2, same, *, batch_size=None, compiled=None, expectations=False):
@@ -391,33 +419,83 @@ def chain_kernels(chain, x1, x2, same, *, batch_size=None, compiled=None, expect
     fused = bool(compiled and relu_chain and not expectations and not grad)
     fused = fused and _compile.available()
 
-    def compute(r, s, diag, out=None):
-        if out is not None and not diag:
-            token = _compile.ACTIVE.set(True)
-            try:
-                if _fast_chain(r, s, steps, out):
-                    return None
-            finally:
-                _compile.ACTIVE.reset(token)
+    def compute(r, s, diag):
         return _tile(r, s, diag, steps, ops, expectations)
 
-    if fused and batch_size is None:
-        # few rows: the (eager) diagonal blocks stay cache-sized and a small share
-        batch_size = max(16, min(n1, 64, _FUSED_TILE_ENTRIES // max(1, n2)))
-    return tiled(a1, a2, same, batch_size, compute, 2, grad, threads=not fused, views=fused)
+    if fused:
+        return _fused_gram(a1, a2, same, steps, batch_size, compute)
+    return tiled(a1, a2, same, batch_size, compute, 2, grad)
 
 
-def tiled(x1, x2, same, batch_size, compute, n_out, grad, *, threads=True, views=False):
+def _fused_gram(a1, a2, same, steps, batch_size, compute):
+    """NNGP and NTK of a chain of ReLU and Dense layers, one compiled pass per row block.
+
+    A block is rows ``i0:i1`` against every column from ``i0`` (a set with itself: the upper
+    triangle and its mirror image) or from 0.  Everything elementwise (the first layer's
+    angles, every layer, the stores into the outputs and their mirror images) is one
+    compiled loop; the standard deviations of every point and layer come from outside it
+    (:func:`_relu_stds`).  Afterwards the square of a block on the diagonal is made
+    symmetric from its upper triangle and the diagonal set exactly (:func:`_relu_diagonal`).
+    A block with a cosine beyond 0.99 (other than a point with itself) or a zero input is
+    recomputed by ``compute``, the eager path with the stable angles.
+    """
+    n1, n2 = a1.shape[0], a2.shape[0]
+    norms1, u1 = _norms_and_units(a1)
+    norms2, u2 = (norms1, u1) if same else _norms_and_units(a2)
+    params = [(w**2, b**2) for _, (w, b) in steps]
+    flags = tuple((b2 != 0, True) for _, b2 in params)
+    rows = _relu_stds(norms1, params, flags)
+    cols = rows if same else _relu_stds(norms2, params, flags)
+    # weights as 0-dim tensors: compiled once for all values, not once per value
+    weights = tuple(tuple(torch.tensor(v, dtype=a1.dtype) for v in p) for p in params)
+    outs = [_memory.empty((n1, n2), dtype=a1.dtype, device=a1.device) for _ in range(2)]
+    if batch_size is None:
+        batch_size = max(16, min(n1, _FUSED_TILE_ENTRIES // max(1, n2)))
+
+    def part(std, sl):
+        return tuple([t if t is None else t[sl] for t in lst] for lst in std)
+
+    token = _compile.ACTIVE.set(True)
+    try:
+        for i0 in range(0, n1, batch_size):
+            i1 = min(n1, i0 + batch_size)
+            r, c = slice(i0, i1), slice(i0 if same else 0, n2)
+            views = [o[r, c] for o in outs]
+            fast = bool(norms1[r].all()) and bool(norms2[c].all())
+            if fast:
+                args = (u1[r] @ u2[c].T, None, part(rows, r), part(cols, c), None)
+                near = _compile.call(_relu_run, *args, weights, flags, same, False, True, views)
+                fast = not bool(near)
+            if fast and same:
+                for o in outs:
+                    # mirror images outside the compiled loop: its transposed stores cost 3x
+                    o[i1:, r].copy_(o[r, i1:].T)
+                    square = o[r, r]
+                    square.copy_(torch.triu(square) + torch.triu(square, 1).T)
+            elif not fast:
+                jobs = [(r, True), (slice(i1, n2), False)] if same else [(c, False)]
+                for cs, diag in jobs:
+                    for o, value in zip(outs, compute(a1[r], a2[cs], diag), strict=True):
+                        o[r, cs] = (value + value.T) / 2 if diag else value
+                        if same and not diag:
+                            o[cs, r] = value.T
+    finally:
+        _compile.ACTIVE.reset(token)
+    if same:
+        diagonal = _relu_diagonal(norms1, (a1 * a1).sum(1), params, flags)
+        for o, value in zip(outs, diagonal, strict=True):
+            o.diagonal().copy_(value)
+    return outs
+
+
+def tiled(x1, x2, same, batch_size, compute, n_out, grad):
     """Run ``compute(rows, cols, diag)`` over row tiles (upper triangle only when ``same``).
 
-    On a CPU the tiles are small enough to stay in cache, and (with ``threads``) they are
+    On a CPU the tiles are small enough to stay in cache, and they are
     spread over ``torch.get_num_threads()`` Python threads with torch's intra-op parallelism
     set to one thread meanwhile (restored afterwards): elementwise operations on small tiles
-    would otherwise pay a thread synchronisation per operation.  Compiled tiles run in this
-    thread (the compiled loop has its own threads).  With ``views`` ``compute`` also gets
-    views of the outputs' block (and, for a set with itself, of its mirror image), and
-    returns None when it wrote them itself.  When autograd records (``grad``) the whole
-    matrix is one tile, computed out of place.
+    would otherwise pay a thread synchronisation per operation.  When autograd records
+    (``grad``) the whole matrix is one tile, computed out of place.
     """
     if grad:
         res = compute(x1, x2, same)
@@ -427,7 +505,7 @@ def tiled(x1, x2, same, batch_size, compute, n_out, grad, *, threads=True, views
     if batch_size is None:
         entries = _TILE_ENTRIES["cpu" if cpu else "other"]
         batch_size = max(1, min(n1, entries // max(1, n2)))
-    outs = [torch.empty(n1, n2, dtype=x1.dtype, device=x1.device) for _ in range(n_out)]
+    outs = [_memory.empty((n1, n2), dtype=x1.dtype, device=x1.device) for _ in range(n_out)]
     jobs = []
     for i0 in range(0, n1, batch_size):
         i1 = min(n1, i0 + batch_size)
@@ -437,15 +515,7 @@ def tiled(x1, x2, same, batch_size, compute, n_out, grad, *, threads=True, views
 
     def run(job):
         i0, i1, j0, j1, diag = job
-        if views:
-            block = [out[i0:i1, j0:j1] for out in outs]
-            if same:
-                block += [out[j0:j1, i0:i1] for out in outs]
-            res = compute(x1[i0:i1], x2[j0:j1], diag, block)
-        else:
-            res = compute(x1[i0:i1], x2[j0:j1], diag)
-        if res is None:  # written into the views
-            return
+        res = compute(x1[i0:i1], x2[j0:j1], diag)
         for out, r in zip(outs, res, strict=True):
             if diag:
                 # vectorized transcendental functions may round an entry differently from its
@@ -456,7 +526,7 @@ def tiled(x1, x2, same, batch_size, compute, n_out, grad, *, threads=True, views
                 out[j0:j1, i0:i1] = r.T
 
     n_threads = torch.get_num_threads()
-    if threads and cpu and n_threads > 1 and len(jobs) > 1:
+    if cpu and n_threads > 1 and len(jobs) > 1:
         torch.set_num_threads(1)
         try:
             with ThreadPoolExecutor(n_threads) as pool:
