@@ -84,11 +84,12 @@ nbval: $(SETUP)
 browser: $(SETUP)
 	$(BIN)/python -m pytest tests -m browser $(PYTEST_FLAGS)
 
-# Everything CI checks: ruff, unit tests, doctests, every chapter as a notebook, the -W book build,
-# the browser test.
+# Everything CI checks: ruff, unit tests (with the torch.compile ones, about a minute more with a
+# cold TorchInductor cache), doctests, every chapter as a notebook, the -W book build, the
+# browser test.
 test: $(SETUP)
 	$(MAKE) lint
-	$(MAKE) unit
+	NTKLAB_COMPILE_TESTS=1 $(MAKE) unit
 	$(MAKE) doctest
 	$(MAKE) nbval
 	$(MAKE) book

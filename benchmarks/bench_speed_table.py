@@ -6,9 +6,10 @@ ratio measured in this run (float64, CPU unless ``--device``):
    against neural-tangents' jit-compiled ``kernel_fn(x, None)``, run by the python given as
    ``--nt-python`` (a virtual environment with neural-tangents; the row is skipped, and says
    so, without it), asked for the NTK alone (``get="ntk"``) and for both kernels, as
-   ``mlp_kernels`` returns them.  Timed after a warm-up call on both sides (the first, compiling, call is
-   printed too), the median of ``--repeat`` calls; also ``mlp_kernels(x, x)`` (the same tensor
-   twice) and the eager path.
+   ``mlp_kernels`` returns them.  Timed after a warm-up call on both sides (the first,
+   compiling, call is printed too), the median of ``--repeat`` calls; also
+   ``mlp_kernels(x, x)`` (the same tensor twice) and the eager path, with its largest
+   relative difference from the compiled one.
 2. tanh kernel by quadrature, depth 3, N = 500, d = 8 (W_std 1.5, b_std 0.2): the default
    (Mehler's series with a tail bound) against the former default, the fixed Gauss-Hermite rule
    of order 96 (``quadrature_order=96``); both checked against nested adaptive quadrature

@@ -222,7 +222,8 @@ def test_dense_tensor_std_gradient():
         L.Dense(W_std=torch.tensor(-1.0))
 
 
-def test_chain_compile_failure_falls_back_to_eager(monkeypatch):
+@pytest.mark.parametrize("b_std", [0.0, 0.1])
+def test_chain_compile_failure_falls_back_to_eager(monkeypatch, b_std):
     from ntklab.layers import _compile
 
     def broken(fn, **kwargs):
@@ -235,15 +236,20 @@ def test_chain_compile_failure_falls_back_to_eager(monkeypatch):
     monkeypatch.setattr(_compile, "_compiled", {})
     monkeypatch.setattr(_compile, "_broken", [])
     x = torch.randn(30, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
-    arch = L.serial(L.Dense(1.4, 0.1), L.ReLU(), L.Dense(1.4, 0.1), L.ReLU(), L.Dense(1.4, 0.1))
+    x[20] = 0.0  # a zero input (b_std = 0) and a near pair take the stable eager path
+    x[26] = x[25] * (1 + 1e-9)
+    arch = L.serial(*[L.Dense(1.4, b_std), L.ReLU()] * 2, L.Dense(1.4, b_std))
     with pytest.warns(RuntimeWarning, match="no compiler here"):
         k = arch.kernels(x, compiled=True, batch_size=8)
-    ref = arch.kernels(x, compiled=False, batch_size=8)
-    # the fused blocks' function then runs eagerly: the same formulas, rounded in its order
-    for got, want in ((k.nngp, ref.nngp), (k.ntk, ref.ntk)):
-        torch.testing.assert_close(got, want, rtol=1e-14, atol=0)
-        assert torch.equal(got, got.T)
-        assert torch.equal(got.diagonal(), want.diagonal())
+    for x2 in (None, x[:11]):
+        got_k = k if x2 is None else arch.kernels(x, x2, compiled=True, batch_size=8)
+        ref = arch.kernels(x, x2, compiled=False, batch_size=8)
+        # the fused blocks' function then runs eagerly: the same formulas, in its own order
+        for got, want in ((got_k.nngp, ref.nngp), (got_k.ntk, ref.ntk)):
+            torch.testing.assert_close(got, want, rtol=1e-14, atol=0)
+            if x2 is None:
+                assert torch.equal(got, got.T)
+                assert torch.equal(got.diagonal(), want.diagonal())
 
 
 @pytest.mark.slow

@@ -50,8 +50,8 @@ Fully connected chains, ``serial(Dense, act, Dense, ..., act, Dense)`` on vector
 (``ntklab/layers/_chain.py``), which is :func:`ntklab.analytic.mlp_kernels`: the kernels of a
 pair of vectors are numbers, so the ReLU recursion carries each pair's angle from layer to
 layer, computed stably from the input vectors (exact zero angles, exact symmetric diagonals,
-zero inputs without NaN), and large calls of ReLU chains compile into one loop over a tile (by
-default from ``1e8`` pairs times ReLU layers on a CPU).
+zero inputs without NaN), and large calls of ReLU chains compile into one loop over a row
+block (by default from ``3e8`` pairs times ReLU layers on a CPU).
 
 Kernels are differentiable with respect to the inputs (in-place operations touch only the
 engine's own temporaries, and ReLU's in-place map runs only when nothing requires grad) and

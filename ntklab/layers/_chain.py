@@ -19,21 +19,27 @@ activations use the layers' own expectations (closed forms for Erf and Identity,
 
 Speed.  Eagerly each elementwise operation of a layer (about twenty) is one pass over a
 cache-sized tile, and tiles run on ``torch.get_num_threads()`` Python threads.  A chain of
-ReLU and Dense layers can instead be compiled by ``torch.compile``: the angles of the inputs,
-every layer and the stores into the two outputs and their mirror images become one
-vectorized loop over a row block of about ``2^18`` pairs, run with TorchInductor's own
-threads (diagonal blocks, and blocks with a cosine beyond 0.99, take the eager path with the
-stable angles).  Measured (``benchmarks/bench_speed_table.py``, ``K(x, x)`` of 4,000 points
-in R^32, depth 3, float64, one torch thread, 2 shared cores, medians of 3): under a load of
-2.5, 0.78 s compiled, 1.5 s eager, neural-tangents' jit-compiled ``kernel_fn`` 3.3 s (4.2x);
-in two runs under a load of 8.5, 5.6x and 2.1x.  The first compiled call in a process
-compiles: 16 s with TorchInductor's on-disk cache warm, 157 s cold (load about 8),
-so by default (``compiled=None``) a CPU call compiles only from :data:`COMPILE_MIN_WORK`
-pairs times ReLU layers (``K(x, x)`` of about 8,000 points at depth 3, where the first call
-already gains with a warm cache), and from :data:`COMPILED_MIN_WORK` once compiled in the
-process; the many small calls of the course's chapters never compile.  Compiled and eager
-agree to about 1e-15 relative; where compilation fails, a warning says so once and the eager
-path runs.  ``K(x, x)`` is computed on the upper triangle only, also when the same tensor is
+ReLU and Dense layers can instead be compiled by ``torch.compile`` (:func:`_fused_gram`): for
+a row block of about ``2^20`` pairs, the angles of the inputs, every layer and the stores
+into the two outputs become one vectorized loop run with TorchInductor's own threads, which
+reads one matrix product (the cosines) and the per-point standard deviations of every layer
+(computed once per point, outside the loop); the mirror images below the diagonal are copied
+afterwards (stored from inside the loop they cost three times as much), and the outputs sit
+on transparent huge pages (:mod:`ntklab._memory`; page faults on fresh 4 KiB pages cost as
+much as the recursion).  A block with a cosine beyond 0.99 between different points takes
+the eager path with the stable angles.  Measured (``benchmarks/bench_speed_table.py``,
+``K(x, x)`` of 4,000 points in R^32, depth 3, float64, 2 threads on 2 idle cores, medians
+of 5): 0.13 s compiled (also with the same tensor passed twice), 0.82 s eager, against
+neural-tangents' jit-compiled ``kernel_fn`` 0.71 s for the NTK alone (5.4x) and 0.93 s for
+both kernels (7.1x).  The first compiled call in a process compiles: 7.4 s with
+TorchInductor's on-disk cache warm, 32 s cold (and once more, 2.7 s or 13 s, for the first
+call with two different sets), so by default (``compiled=None``) a CPU call compiles only
+from :data:`COMPILE_MIN_WORK` pairs times ReLU layers (``K(x, x)`` of about 14,000 points at
+depth 3, where the first call already gains with a warm cache), and from
+:data:`COMPILED_MIN_WORK` once compiled in the process; the many small calls of the course's
+chapters never compile.  Compiled and eager agree to about 1e-15 relative, with the same
+diagonal; where compilation fails, a warning says so once and the same function runs
+eagerly.  ``K(x, x)`` is computed on the upper triangle only, also when the same tensor is
 passed as ``x1`` and ``x2``.  On a GPU the tiles are large and eager (not compiled).
 """
 
@@ -55,7 +61,7 @@ _STABLE_COS = 0.99  # above this |cosine|, angles are recomputed from the vector
 _PAIR_CHUNK = 2**18  # pairs per chunk in the stable-angle fix-up
 _TILE_ENTRIES = {"cpu": 2**16, "other": 2**24}  # entries of one tile: cache-sized on a CPU
 _FUSED_TILE_ENTRIES = 2**20  # entries of one compiled row block
-COMPILE_MIN_WORK = 10**8
+COMPILE_MIN_WORK = 3 * 10**8
 """Pairs times ReLU layers from which a CPU call compiles a ReLU chain (when ``compiled`` is
 left to decide): below it, the first compilation costs more than it saves."""
 COMPILED_MIN_WORK = 2 * 10**6
@@ -475,6 +481,8 @@ def _fused_gram(a1, a2, same, steps, batch_size, compute):
             elif not fast:
                 jobs = [(r, True), (slice(i1, n2), False)] if same else [(c, False)]
                 for cs, diag in jobs:
+                    if cs.start == cs.stop:
+                        continue
                     for o, value in zip(outs, compute(a1[r], a2[cs], diag), strict=True):
                         o[r, cs] = (value + value.T) / 2 if diag else value
                         if same and not diag:

@@ -5,9 +5,9 @@ elementwise operations over every pixel pair of every pair of points; run eagerl
 operation reads and writes the whole tile.  Compiled by TorchInductor it becomes one loop.
 Compilation happens on the first call of a map in a process and is only worth it for large
 Gram matrices. Fully connected chains of ReLU layers (``ntklab/layers/_chain.py``, the path of
-``analytic.mlp_kernels``) compile by default on a CPU from ``1e8`` pairs times layers (from
-``2e6`` once compiled in the process); their first call compiles in 16 s with TorchInductor's
-on-disk cache warm and 157 s cold, measured on 2 cores under a load of about 8. Other
+``analytic.mlp_kernels``) compile by default on a CPU from ``3e8`` pairs times layers (from
+``2e6`` once compiled in the process); their first call compiles in 7 s with TorchInductor's
+on-disk cache warm and 32 s cold, measured on 2 idle cores. Other
 architectures compile only when asked (``compiled=True``): measured gain on the benchmark CNN:
 1.25x less CPU per pair at N = 200, none at N = 500, where dynamo, called from the tile threads,
 hit its recompile limit ("runtime guards failed") and ran the map eagerly (it logs a warning).
