@@ -222,8 +222,9 @@ def test_dense_tensor_std_gradient():
         L.Dense(W_std=torch.tensor(-1.0))
 
 
-@pytest.mark.parametrize("b_std", [0.0, 0.1])
-def test_chain_compile_failure_falls_back_to_eager(monkeypatch, b_std):
+@pytest.fixture
+def no_compiler(monkeypatch):
+    """``torch.compile`` that fails at the first call, as where no C++ compiler is found."""
     from ntklab.layers import _compile
 
     def broken(fn, **kwargs):
@@ -235,6 +236,10 @@ def test_chain_compile_failure_falls_back_to_eager(monkeypatch, b_std):
     monkeypatch.setattr(torch, "compile", broken)
     monkeypatch.setattr(_compile, "_compiled", {})
     monkeypatch.setattr(_compile, "_broken", [])
+
+
+@pytest.mark.parametrize("b_std", [0.0, 0.1])
+def test_chain_compile_failure_falls_back_to_eager(no_compiler, b_std):
     x = torch.randn(30, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     x[20] = 0.0  # a zero input (b_std = 0) and a near pair take the stable eager path
     x[26] = x[25] * (1 + 1e-9)
@@ -544,18 +549,7 @@ def test_inplace_relu_map_equals_the_differentiable_one():
         torch.testing.assert_close(fast, slow, rtol=1e-15, atol=1e-16)
 
 
-def test_compile_failure_falls_back_to_eager(monkeypatch):
-    from ntklab.layers import _compile
-
-    def broken(fn, **kwargs):
-        def run(*args):
-            raise RuntimeError("no compiler here")
-
-        return run
-
-    monkeypatch.setattr(torch, "compile", broken)
-    monkeypatch.setattr(_compile, "_compiled", {})
-    monkeypatch.setattr(_compile, "_broken", [])
+def test_compile_failure_falls_back_to_eager(no_compiler):
     x = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     arch = ARCHS["cnn_gap"]()
     with pytest.warns(RuntimeWarning, match="no compiler here"):
