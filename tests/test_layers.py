@@ -239,13 +239,23 @@ def no_compiler(monkeypatch):
 
 
 @pytest.mark.parametrize("b_std", [0.0, 0.1])
-def test_chain_compile_failure_falls_back_to_eager(no_compiler, b_std):
+def test_chain_compile_failure_falls_back_to_eager(no_compiler, monkeypatch, b_std):
+    from ntklab.layers import _chain
+
     x = torch.randn(30, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
-    x[20] = 0.0  # a zero input (b_std = 0) and a near pair take the stable eager path
-    x[26] = x[25] * (1 + 1e-9)
+    x[20] = 0.0  # a zero input (b_std = 0: its blocks run eagerly)
+    x[26] = x[25] * (1 + 1e-9)  # a near pair: recomputed alone with the stable angles
     arch = L.serial(*[L.Dense(1.4, b_std), L.ReLU()] * 2, L.Dense(1.4, b_std))
+    eager_tiles, stable_pairs = [], []
+    tile, pairs = _chain._tile, _chain._stable_pairs
+    monkeypatch.setattr(_chain, "_tile", lambda *a: eager_tiles.append(1) or tile(*a))
+    monkeypatch.setattr(
+        _chain, "_stable_pairs", lambda i, j, *a: stable_pairs.append((i, j)) or pairs(i, j, *a)
+    )
     with pytest.warns(RuntimeWarning, match="no compiler here"):
         k = arch.kernels(x, compiled=True, batch_size=8)
+    assert [(i.tolist(), j.tolist()) for i, j in stable_pairs] == [([25], [26])]
+    assert bool(eager_tiles) == (b_std == 0)
     for x2 in (None, x[:11]):
         got_k = k if x2 is None else arch.kernels(x, x2, compiled=True, batch_size=8)
         ref = arch.kernels(x, x2, compiled=False, batch_size=8)
