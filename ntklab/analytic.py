@@ -395,7 +395,7 @@ def mlp_kernels(
         points at depth 3 on 2 cores).  ``None`` (default): on a CPU from ``3e8`` pairs
         times ReLU layers (``K(x, x)`` of about 14,000 points at depth 3), or from ``2e6``
         once compiled in this process.  The first compiled call in a process compiles: 7 s
-        with TorchInductor's on-disk cache warm, 32 s cold, measured on 2 idle cores (see
+        with TorchInductor's on-disk cache warm, 28 s cold, measured on 2 idle cores (see
         ``ntklab/layers/_chain.py``).  Never when autograd records; eager, with a warning,
         where compilation fails.
 

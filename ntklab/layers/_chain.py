@@ -33,9 +33,10 @@ blocks have such a pair: 0.16 s compiled, against 0.71 s when those blocks ran e
 ``K(x, x)`` of 4,000 points in R^32, depth 3, float64, 2 threads on 2 idle cores, medians
 of 5): 0.13 s compiled (also with the same tensor passed twice), 0.82 s eager, against
 neural-tangents' jit-compiled ``kernel_fn`` 0.71 s for the NTK alone (5.4x) and 0.93 s for
-both kernels (7.1x).  The first compiled call in a process compiles: 7.4 s with
-TorchInductor's on-disk cache warm, 32 s cold (and once more, 2.7 s or 13 s, for the first
-call with two different sets), so by default (``compiled=None``) a CPU call compiles only
+both kernels (7.1x).  The first compiled call in a process compiles: 6-7 s with
+TorchInductor's on-disk cache warm (4 s of which ``torch.compile`` spends on any first call,
+a one-line function included), 28 s cold (and once more, 1.1 s or 5.3 s, for the first call
+with two different sets), so by default (``compiled=None``) a CPU call compiles only
 from :data:`COMPILE_MIN_WORK` pairs times ReLU layers (``K(x, x)`` of about 14,000 points at
 depth 3, where the first call already gains with a warm cache), and from
 :data:`COMPILED_MIN_WORK` once compiled in the process; the many small calls of the course's

@@ -7,7 +7,7 @@ Compilation happens on the first call of a map in a process and is only worth it
 Gram matrices. Fully connected chains of ReLU layers (``ntklab/layers/_chain.py``, the path of
 ``analytic.mlp_kernels``) compile by default on a CPU from ``3e8`` pairs times layers (from
 ``2e6`` once compiled in the process); their first call compiles in 7 s with TorchInductor's
-on-disk cache warm and 32 s cold, measured on 2 idle cores. Other
+on-disk cache warm and 28 s cold, measured on 2 idle cores. Other
 architectures compile only when asked (``compiled=True``): measured gain on the benchmark CNN:
 1.25x less CPU per pair at N = 200, none at N = 500, where dynamo, called from the tile threads,
 hit its recompile limit ("runtime guards failed") and ran the map eagerly (it logs a warning).
@@ -20,6 +20,7 @@ Inputs that require grad always take the eager path, which is differentiable.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import warnings
 from collections.abc import Callable
@@ -30,6 +31,17 @@ import torch
 ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("ntklab_compiled", default=False)
 _compiled: dict[Callable, Callable] = {}
 _broken: list[str] = []  # the first failure, if any: then everything stays eager
+
+
+def _distinct_sizes():
+    """Dynamo's "duck sizing" takes sizes that happen to be equal in the first call (a row
+    block as wide as the whole set, a storage offset equal to a block's height) for one
+    symbol and recompiles when they differ: off for our calls (the ReLU chain then compiles
+    two graphs instead of three for ``K(x, x)``).  A no-op where the switch does not exist."""
+    config = getattr(getattr(torch.fx, "experimental", None), "_config", None)
+    if config is None or not hasattr(config, "use_duck_shape"):
+        return contextlib.nullcontext()
+    return config.patch(use_duck_shape=False)
 
 
 def available() -> bool:
@@ -60,7 +72,8 @@ def call(fn: Callable, *args):
         # dynamic shapes: one kernel for every tile size
         compiled = _compiled[fn] = torch.compile(fn, dynamic=True)
     try:
-        return compiled(*args)
+        with _distinct_sizes():
+            return compiled(*args)
     except Exception as err:  # compilation unavailable or failed: fall back, say so once
         _broken.append(f"{type(err).__name__}: {err}")
         warnings.warn(

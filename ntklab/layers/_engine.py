@@ -247,7 +247,7 @@ class Layer:
             (``serial(Dense, act, ..., Dense)`` on vectors, see ``ntklab/layers/_chain.py``) of
             ReLU layers compiles on a CPU from ``3e8`` pairs times layers (``2e6`` once compiled
             in the process; ``K(x, x)`` of 4,000 points at depth 3: about 6x faster after a
-            first call that compiles, 7 s with TorchInductor's on-disk cache warm, 32 s cold,
+            first call that compiles, 7 s with TorchInductor's on-disk cache warm, 28 s cold,
             on 2 idle cores); other architectures run eagerly. ``True`` for other
             architectures runs the activations' pair maps compiled: experimental, measured on
             the benchmark CNN (2 shared cores) it saved 1.25x CPU per pair at N = 200 and
