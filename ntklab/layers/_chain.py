@@ -489,7 +489,9 @@ def _fused_gram(a1, a2, same, steps, batch_size, compute):
             if fast:
                 cos = u1[r] @ u2[c].T
                 args = (cos, None, part(rows, r), part(cols, c), None)
-                near = _compile.call(_relu_run, *args, weights, flags, same, False, True, views)
+                near = _compile.call(
+                    _relu_run, *args, weights, flags, same, False, True, views, distinct_sizes=True
+                )
                 if bool(near):
                     pairs = (cos.abs() > _STABLE_COS).nonzero()
                     i, j = pairs[:, 0] + r.start, pairs[:, 1] + c.start

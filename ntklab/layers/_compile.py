@@ -59,8 +59,12 @@ def compiled_before(fn: Callable) -> bool:
     return fn in _compiled and not _broken
 
 
-def call(fn: Callable, *args):
-    """``fn(*args)``, compiled when compilation is active for this call and nothing needs grad."""
+def call(fn: Callable, *args, distinct_sizes: bool = False):
+    """``fn(*args)``, compiled when compilation is active for this call and nothing needs grad.
+
+    ``distinct_sizes`` turns dynamo's duck sizing off while it runs (see
+    :func:`_distinct_sizes`); only for calls from one thread (it patches a global setting).
+    """
     if (
         not ACTIVE.get()
         or _broken
@@ -72,7 +76,7 @@ def call(fn: Callable, *args):
         # dynamic shapes: one kernel for every tile size
         compiled = _compiled[fn] = torch.compile(fn, dynamic=True)
     try:
-        with _distinct_sizes():
+        with _distinct_sizes() if distinct_sizes else contextlib.nullcontext():
             return compiled(*args)
     except Exception as err:  # compilation unavailable or failed: fall back, say so once
         _broken.append(f"{type(err).__name__}: {err}")
