@@ -93,13 +93,19 @@ class _Shallow(nn.Module):
         checks them and calls this for ``method="structured"``; ``x2 is x1`` (K(x, x)) takes
         the features once and the Gram matrices from their upper triangle.
         """
-        h1 = self._hidden(x1)
-        g1, a1 = self.v * self._act.dphi(h1), self._act.phi(h1)
+        g1, a1 = self._features(x1)
         if x2 is x1:
             return self._combine(_self_gram(x1), _self_gram(g1), _self_gram(a1))
-        h2 = self._hidden(x2)
-        g2, a2 = self.v * self._act.dphi(h2), self._act.phi(h2)
+        g2, a2 = self._features(x2)
         return self._combine(x1 @ x2.T, g1 @ g2.T, a1 @ a2.T)
+
+    def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(v * sigma'(h), sigma(h))`` of the pre-activations ``h``, each (N, width)."""
+        h = self._hidden(x)
+        g = self._act.dphi(h)
+        # in place on the fresh derivative when nothing records (one pass fewer over N x width)
+        fresh = not torch.is_grad_enabled() and g is not h
+        return (g.mul_(self.v) if fresh else self.v * g), self._act.phi(h)
 
 
 _PARAMETERS_DOC = """
@@ -179,7 +185,7 @@ class ShallowLeCun(_Shallow):
         return U, v
 
     def _hidden(self, x):
-        return x @ self.U.T + self.b
+        return torch.addmm(self.b, x, self.U.T)
 
     def _readout(self, a):
         return a @ self.v + self.c
@@ -226,7 +232,8 @@ class ShallowNTK(_Shallow):
         return _draw((self.width, self.d), "normal", gen), _draw((self.width,), "normal", gen)
 
     def _hidden(self, x):
-        return (x @ self.U.T) / math.sqrt(self.d) + self.b
+        # the scale and the bias inside the matrix product: no passes over N x width
+        return torch.addmm(self.b, x, self.U.T, alpha=1 / math.sqrt(self.d))
 
     def _readout(self, a):
         return (a @ self.v) / math.sqrt(self.width) + self.c
