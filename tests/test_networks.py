@@ -269,3 +269,17 @@ def test_mlp_architecture_is_mlp_kernels():
         assert torch.equal(k.nngp, ref.nngp)
     with pytest.raises(ValueError, match="standard"):
         _ = MLP(3, 8, 2, parameterization="standard", seed=0).architecture
+
+
+@pytest.mark.parametrize("cls", [ShallowLeCun, ShallowNTK])
+def test_shallow_networks_take_one_point_a_batch_and_vmap(cls):
+    net = cls(5, 40, activation="tanh", seed=3)
+    x = torch.randn(7, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    batch = net(x)
+    scale = 1.0 if cls is ShallowLeCun else 1 / math.sqrt(5)  # (11.5.1), (11.6.1)
+    by_hand = net._readout(torch.tanh(x @ net.U.T * scale + net.b))
+    torch.testing.assert_close(batch, by_hand, rtol=1e-14, atol=1e-14)
+    single = torch.stack([net(p) for p in x])
+    torch.testing.assert_close(single, batch, rtol=1e-14, atol=1e-14)
+    mapped = torch.func.vmap(net)(x)
+    torch.testing.assert_close(mapped, batch, rtol=1e-14, atol=1e-14)

@@ -52,6 +52,13 @@ def _self_gram(a: torch.Tensor, strips: int = 8) -> torch.Tensor:
     return out
 
 
+def _affine(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, scale: float = 1.0):
+    """``scale * x w^T + b`` for ``x`` of shape ``(..., d)``, by one ``addmm``: the scale and
+    the bias inside the matrix product, no further pass over ``(N, width)``."""
+    flat = torch.addmm(b, x.reshape(-1, x.shape[-1]), w.T, alpha=scale)
+    return flat.reshape(*x.shape[:-1], w.shape[0])
+
+
 class _Shallow(nn.Module):
     def __init__(self, d, width, activation, init, seed, generator, dtype, device):
         super().__init__()
@@ -185,7 +192,7 @@ class ShallowLeCun(_Shallow):
         return U, v
 
     def _hidden(self, x):
-        return torch.addmm(self.b, x, self.U.T)
+        return _affine(x, self.U, self.b)
 
     def _readout(self, a):
         return a @ self.v + self.c
@@ -232,8 +239,7 @@ class ShallowNTK(_Shallow):
         return _draw((self.width, self.d), "normal", gen), _draw((self.width,), "normal", gen)
 
     def _hidden(self, x):
-        # the scale and the bias inside the matrix product: no passes over N x width
-        return torch.addmm(self.b, x, self.U.T, alpha=1 / math.sqrt(self.d))
+        return _affine(x, self.U, self.b, 1 / math.sqrt(self.d))
 
     def _readout(self, a):
         return (a @ self.v) / math.sqrt(self.width) + self.c
