@@ -41,3 +41,14 @@ def test_large_buffers_are_aligned_advised_and_usable():
         pytest.skip("no transparent huge pages on this system")
     assert t.data_ptr() % _memory.HUGE_PAGE == 0
     assert "hg" in _vm_flags(t.data_ptr())  # MADV_HUGEPAGE took effect on the mapping
+
+
+def test_huge_pages_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("NTKLAB_HUGE_PAGES", "0")
+    _memory._madvise.cache_clear()
+    try:
+        t = _memory.empty((700, 600), dtype=torch.float64, device=torch.device("cpu"))
+        assert t._base is None  # a plain torch.empty
+    finally:
+        monkeypatch.delenv("NTKLAB_HUGE_PAGES")
+        _memory._madvise.cache_clear()
