@@ -237,18 +237,18 @@ def _relu_run(cos, sin, rows, cols, theta, params, flags, diag, grad, fused, out
     (``cos``: the cosines of the unit rows as they come), ``theta=None`` (the first layer's
     Sigma is ``s s' cos``) and ``out``, views of the outputs to write Sigma and Theta into;
     ``diag`` then says that column k of the block is row k's own point.  It returns whether a
-    cosine other than those exceeds 0.99 in absolute value (then the caller recomputes the
-    block with the stable angles).
+    cosine other than those exceeds 0.99 in absolute value (then the caller recomputes those
+    pairs with the stable angles).
     """
     ops = Ops(grad)
     sig = dot = near = None
     if out is not None:
         cos = cos.clamp(-1, 1)
-        far = cos.abs() > _STABLE_COS
+        close = cos.abs() > _STABLE_COS
         if diag:  # a point with itself: angle 0, set exactly by the caller
             row = torch.arange(cos.shape[0], device=cos.device)[:, None]
-            far = far & (row != torch.arange(cos.shape[1], device=cos.device)[None, :])
-        near = far.any()
+            close = close & (row != torch.arange(cos.shape[1], device=cos.device)[None, :])
+        near = close.any()
         sin = torch.sqrt((1 - cos * cos).clamp(min=0))
         theta = rows[0][0][:, None] * cols[0][0][None, :] * cos
         diag = False
@@ -455,9 +455,9 @@ def _fused_gram(a1, a2, same, steps, batch_size, compute):
 
     A block is rows ``i0:i1`` against every column from ``i0`` (a set with itself: the upper
     triangle and its mirror image) or from 0.  Everything elementwise (the first layer's
-    angles, every layer, the stores into the outputs and their mirror images) is one
-    compiled loop; the standard deviations of every point and layer come from outside it
-    (:func:`_relu_stds`).  Afterwards the square of a block on the diagonal is made
+    angles, every layer, the stores into the outputs) is one compiled loop; the standard
+    deviations of every point and layer come from outside it (:func:`_relu_stds`).
+    Afterwards the mirror image is copied, the square of a block on the diagonal is made
     symmetric from its upper triangle and the diagonal set exactly (:func:`_relu_diagonal`).
     Pairs with a cosine beyond 0.99 (other than a point with itself) are then recomputed with
     the stable angles (:func:`_stable_pairs`); a block with a zero input, by ``compute`` (the
